@@ -1,0 +1,118 @@
+"""The engine interface: every backend (transformers, openai, extractive, fake) implements it.
+
+Engines are small classes with declared capabilities. Only the scheduler calls `stream`.
+An engine receives a `Job`: chat messages already built by `prompts` (for chat models) plus
+the structured task (for engines that need no model, such as `extractive`).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+TaskKind = Literal["summarize", "ask", "rewrite"]
+FinishReason = Literal["stop", "length", "cancelled"]
+
+# Capability names as the welcome frame lists them.
+SUMMARIZE = "summarize"
+ASK = "ask"
+REWRITE = "rewrite"
+BATCHING = "batching"
+PREFIX_CACHE = "prefix_cache"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int
+    temperature: float = 0.0
+    stop: tuple[str, ...] = ()
+    # Benchmarks force a fixed length; users never set it.
+    min_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    task: TaskKind
+    messages: tuple[ChatMessage, ...]
+    params: GenerationParams
+    # The structured task, for engines that do not run a chat model.
+    source_text: str = ""
+    question: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of answer text: always whole characters (never half a UTF-8 sequence)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class CancelToken:
+    """Set from the event loop, read from generation threads at every decode step."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+class Engine(ABC):
+    name: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def model(self) -> str:
+        """What serves: a model id, folder or file name, or a description."""
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> frozenset[str]: ...
+
+    @property
+    @abstractmethod
+    def context_tokens(self) -> int:
+        """How many tokens (prompt + answer) the model takes."""
+
+    @property
+    def max_concurrency(self) -> int:
+        """How many jobs may stream at once; the scheduler queues the rest."""
+        return 1
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_prompt_tokens(self, messages: tuple[ChatMessage, ...]) -> int:
+        """Tokens of the whole prompt as the model will see it (template included)."""
+        return sum(self.count_tokens(m.content) + 4 for m in messages)
+
+    @abstractmethod
+    def stream(self, job: Job, cancel: CancelToken) -> AsyncIterator[Delta | Finish]:
+        """Yield `Delta`s, then exactly one `Finish` (finish_reason `cancelled` after a cancel).
+
+        Raises `EngineFailedError` when generation breaks; partial text already yielded stands.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release the model."""
