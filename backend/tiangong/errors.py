@@ -7,8 +7,7 @@
     ├── UnsupportedError          unsupported       no
     ├── TooLargeError             too_large         no
     ├── OverloadedError           overloaded        yes
-    ├── EngineFailedError         engine_failed     yes
-    └── NotFoundError             not_found         no
+    └── EngineFailedError         engine_failed     yes
 
 Anything that is not a TiangongError is a bug: it reaches the client as `internal` with a
 generic message (details stay in the log, never on the wire).
@@ -23,9 +22,11 @@ class TiangongError(Exception):
     code: ClassVar[str] = "internal"
     retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # The id of the request the error belongs to, when it is known.
+        self.request_id = request_id
 
 
 class BadRequestError(TiangongError):
@@ -56,10 +57,6 @@ class OverloadedError(TiangongError):
 class EngineFailedError(TiangongError):
     code = "engine_failed"
     retryable = True
-
-
-class NotFoundError(TiangongError):
-    code = "not_found"
 
 
 INTERNAL_MESSAGE = "internal error; the server log has the details"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -65,13 +65,28 @@ class Finish:
 
 
 class CancelToken:
-    """Set from the event loop, read from generation threads at every decode step."""
+    """Set from the event loop, read from generation threads at every decode step.
+
+    Callbacks registered with `on_cancel` run in the thread that cancels (the event loop's),
+    so waiters on the loop side can wake without polling.
+    """
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
 
     def cancel(self) -> None:
+        if self._event.is_set():
+            return
         self._event.set()
+        for callback in self._callbacks:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        if self._event.is_set():
+            callback()
+        else:
+            self._callbacks.append(callback)
 
     @property
     def cancelled(self) -> bool:
