@@ -1,0 +1,194 @@
+"""The `tiangong` command: serve, token, summarize, ask.
+
+Every flag of `serve` can also be set as a TIANGONG_* environment variable (flag wins).
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before torch is imported anywhere: spinning OpenMP threads made decoding 20x slower on a
+# busy 2-core machine; passive waiting never collapses.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from tiangong import __version__
+from tiangong.settings import DEVICES, ENGINES, Settings, default_data_dir
+
+log = logging.getLogger("tiangong")
+
+
+def _env(name: str, default: Any = None) -> Any:
+    return os.environ.get(f"TIANGONG_{name}", default)
+
+
+def _add_engine_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=[e for e in ENGINES if e != "fake"],
+        default=_env("ENGINE", "auto"),
+        help="auto: a local model, falling back to extractive if none loads (default: auto)",
+    )
+    p.add_argument(
+        "--model",
+        default=_env("MODEL"),
+        help="hub id, local folder or .gguf file (default: the embedded SmolLM2-135M-Instruct)",
+    )
+    p.add_argument("--device", choices=DEVICES, default=_env("DEVICE", "auto"))
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(_env("DATA_DIR", str(default_data_dir()))),
+        help="token, history and converted models (default: %(default)s)",
+    )
+    p.add_argument("--log-level", default=_env("LOG_LEVEL", "info"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tiangong", description="Local AI sidebar service: it reads the page you are on."
+    )
+    parser.add_argument("--version", action="version", version=f"tiangong {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the service the browser extension talks to")
+    serve.add_argument("--host", default=_env("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(_env("PORT", "8765")))
+    serve.add_argument("--token", default=_env("TOKEN"), help="pairing token (default: stored)")
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[o for o in (_env("ALLOW_ORIGIN") or "").split(",") if o],
+        help="an extra allowed Origin, exactly (repeatable), e.g. moz-extension://<uuid>",
+    )
+    _add_engine_flags(serve)
+
+    token = sub.add_parser("token", help="print the pairing token")
+    token.add_argument(
+        "--data-dir", type=Path, default=Path(_env("DATA_DIR", str(default_data_dir())))
+    )
+
+    summarize = sub.add_parser("summarize", help="summarize an HTML file in the terminal")
+    summarize.add_argument("file", type=Path)
+    summarize.add_argument(
+        "--type", choices=["key-points", "tldr", "teaser", "headline"], default="key-points"
+    )
+    summarize.add_argument("--length", choices=["short", "medium", "long"], default="medium")
+    summarize.add_argument("--output-language")
+    _add_engine_flags(summarize)
+
+    ask = sub.add_parser("ask", help="ask a question about an HTML file in the terminal")
+    ask.add_argument("file", type=Path)
+    ask.add_argument("question")
+    _add_engine_flags(ask)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = Settings(
+        engine=args.engine, model=args.model, device=args.device, data_dir=args.data_dir
+    )
+    settings.log_level = args.log_level
+    if args.command == "serve":
+        settings.host = args.host
+        settings.port = args.port
+        settings.token = args.token
+        settings.allow_origins = tuple(args.allow_origin)
+    if _env("ENGINE") == "fake":  # test-only engine, never offered in --help
+        settings.engine = "fake"
+    return settings
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "token":
+        print(Settings(data_dir=args.data_dir).pairing_token())
+        return 0
+    settings = settings_from(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "serve":
+        if not _is_loopback(settings.host):
+            print(
+                f"tiangong: refusing to listen on {settings.host}: the service binds loopback "
+                "only (127.0.0.1, ::1, localhost). See docs/deployment.md for a shared server.",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            asyncio.run(serve(settings))
+        except OSError as exc:
+            print(
+                f"tiangong: cannot listen on {settings.host}:{settings.port}: {exc}",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    from tiangong.terminal import run_in_terminal
+
+    return asyncio.run(run_in_terminal(args, settings))
+
+
+async def serve(settings: Settings) -> None:
+    from aiohttp import web
+
+    from tiangong.server.app import create_app
+    from tiangong.server.keys import HOST_KEY, TOKEN_KEY
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    host = app[HOST_KEY]
+    info = host.info()
+    print(
+        f"Tiangong {__version__} listening on ws://{settings.host}:{settings.port}/ws", flush=True
+    )
+    state = "loading…" if info["state"] == "loading" else "ready"
+    print(f"Engine: {info['name']}, model {info['model']} ({state})", flush=True)
+    print(f"Pairing token: {app[TOKEN_KEY]}", flush=True)
+    print(
+        "Paste the token into the extension's options; `tiangong token` prints it again.",
+        flush=True,
+    )
+
+    def announce(frame: dict[str, Any]) -> None:
+        engine = frame["engine"]
+        if engine["state"] == "ready":
+            note = f" — {engine['fallback_reason']}" if engine.get("fallback_reason") else ""
+            print(f"Engine ready: {engine['name']}, model {engine['model']}{note}", flush=True)
+
+    host.subscribe(announce)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Page extraction in worker processes, so a hostile page can never block the event loop.
+
+Each worker has a memory ceiling; a page that takes longer than the timeout gets its worker
+killed and replaced, and the request fails with `too_large` while the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import resource
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
+
+from tiangong.errors import TiangongError, TooLargeError
+
+if TYPE_CHECKING:
+    from tiangong.extract import Article
+
+log = logging.getLogger(__name__)
+
+WORKER_MEMORY_BYTES = 2 * 1024**3
+
+
+def _limit_memory(limit: int) -> None:
+    with contextlib.suppress(ValueError, OSError):  # a platform without RLIMIT_AS
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    import tiangong.extract  # noqa: F401 - import once per worker, not per page
+
+
+def _extract(html: str, url: str | None, selection: str | None) -> Article:
+    from tiangong.extract import extract_article
+
+    try:
+        return extract_article(html, url, selection=selection)
+    except MemoryError:
+        raise TooLargeError("the page needs more memory to read than a page may use") from None
+    except RecursionError:
+        raise TooLargeError("the page is nested too deeply to read") from None
+
+
+class ExtractionWorker:
+    def __init__(self, *, timeout: float = 10.0, workers: int = 2) -> None:
+        self._timeout = timeout
+        self._workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn: a fork of a process holding a model and threads is neither cheap nor safe.
+            self._pool = ProcessPoolExecutor(
+                max_workers=self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_limit_memory,
+                initargs=(WORKER_MEMORY_BYTES,),
+            )
+        return self._pool
+
+    async def warm_up(self) -> None:
+        await self.extract("<html><body><p>warm up</p></body></html>", None)
+
+    async def extract(self, html: str, url: str | None, selection: str | None = None) -> Article:
+        for attempt in (1, 2):
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._executor(), _extract, html, url, selection)
+            try:
+                return await asyncio.wait_for(future, self._timeout)
+            except TimeoutError:
+                log.warning("extraction took over %.0f s; restarting its worker", self._timeout)
+                self._kill()
+                raise TooLargeError(
+                    f"the page took more than {self._timeout:.0f} s to read; it is too large or "
+                    "too deeply nested"
+                ) from None
+            except BrokenProcessPool:
+                # Another page's timeout (or the memory ceiling) took the pool down: retry once.
+                self._kill()
+                if attempt == 2:
+                    raise TooLargeError(
+                        "the page could not be read within the memory limit"
+                    ) from None
+            except TiangongError:
+                raise
+        raise AssertionError("unreachable")
+
+    def _kill(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,174 @@
+"""Task + page + history → chat messages (pure).
+
+Layout: the system message carries the instructions shared by every task and then the page,
+so summary, questions and follow-ups on one page share that prefix (a prefix cache reuses
+it); the task itself comes after the page, which small models follow better than an
+instruction placed before a long article.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tiangong.engine.base import ChatMessage
+from tiangong.protocol.messages import RewriteOptions, SummarizeOptions
+
+SYSTEM = (
+    "You are Tiangong, an assistant in the reader's browser sidebar. Answer from the page "
+    "below. If the page does not say, say so plainly. Be concise."
+)
+
+_BULLETS = {"short": 3, "medium": 5, "long": 7}
+_SUMMARY_TASKS = {
+    "key-points": "List the {n} most important points of the page as a bulleted list, "
+    "one short sentence each.",
+    "tldr": "Summarize the page in {sentences}.",
+    "teaser": "Write one or two sentences that make a reader want to read the page, "
+    "without giving away its conclusion.",
+    "headline": "Write a single headline (under 15 words) for the page. "
+    "Reply with the headline only.",
+}
+_TLDR_SENTENCES = {
+    "short": "one sentence",
+    "medium": "three sentences",
+    "long": "a short paragraph",
+}
+
+# New-token limits per summary type and length: enough for the shape asked for, small
+# enough that a small model cannot ramble.
+SUMMARY_MAX_TOKENS = {
+    "key-points": {"short": 110, "medium": 180, "long": 260},
+    "tldr": {"short": 60, "medium": 120, "long": 220},
+    "teaser": {"short": 60, "medium": 80, "long": 100},
+    "headline": {"short": 32, "medium": 32, "long": 32},
+}
+ASK_MAX_TOKENS = 320
+
+_LANGUAGES = {
+    "en": "English",
+    "zh": "Chinese (简体中文)",
+    "zh-cn": "Simplified Chinese (简体中文)",
+    "zh-tw": "Traditional Chinese (繁體中文)",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "hi": "Hindi",
+}
+
+
+@dataclass(frozen=True)
+class PriorTurn:
+    role: str
+    text: str
+
+
+def language_name(tag: str) -> str:
+    lowered = tag.lower()
+    return _LANGUAGES.get(lowered) or _LANGUAGES.get(lowered.split("-")[0]) or tag
+
+
+def page_system_message(title: str, url: str, page_text: str) -> ChatMessage:
+    header = f"Title: {title}\n" if title else ""
+    if url:
+        header += f"URL: {url}\n"
+    return ChatMessage(
+        "system", f"{SYSTEM}\n\n--- PAGE ---\n{header}\n{page_text}\n--- END OF PAGE ---"
+    )
+
+
+def _language_clause(output_language: str | None) -> str:
+    return f" Write in {language_name(output_language)}." if output_language else ""
+
+
+def summary_instruction(options: SummarizeOptions) -> str:
+    template = _SUMMARY_TASKS[options.type]
+    task = template.format(n=_BULLETS[options.length], sentences=_TLDR_SENTENCES[options.length])
+    if options.format == "plain-text":
+        task += " Use plain text without Markdown."
+    elif options.type == "key-points":
+        task += " Use Markdown bullets (- )."
+    return task + _language_clause(options.output_language)
+
+
+def summary_messages(
+    title: str, url: str, page_text: str, options: SummarizeOptions
+) -> tuple[ChatMessage, ...]:
+    return (
+        page_system_message(title, url, page_text),
+        ChatMessage("user", summary_instruction(options)),
+    )
+
+
+def summary_max_tokens(options: SummarizeOptions) -> int:
+    return options.max_tokens or SUMMARY_MAX_TOKENS[options.type][options.length]
+
+
+def ask_messages(
+    title: str,
+    url: str,
+    page_text: str,
+    history: Sequence[PriorTurn],
+    question: str,
+    output_language: str | None = None,
+) -> tuple[ChatMessage, ...]:
+    messages = [page_system_message(title, url, page_text)]
+    for turn in history:
+        if turn.role == "assistant":
+            messages.append(ChatMessage("assistant", turn.text))
+        else:
+            messages.append(ChatMessage("user", turn.text))
+    messages.append(ChatMessage("user", question + _language_clause(output_language)))
+    return tuple(messages)
+
+
+_TONES = {
+    "as-is": "",
+    "more-formal": "Make the tone more formal.",
+    "more-casual": "Make the tone more casual and friendly.",
+}
+_LENGTHS = {
+    "as-is": "",
+    "shorter": "Make it shorter.",
+    "longer": "Make it longer, with more detail.",
+}
+_FORMATS = {
+    "as-is": "",
+    "plain-text": "Use plain text without Markdown.",
+    "markdown": "Use Markdown.",
+}
+
+
+def rewrite_messages(
+    text: str, context: str | None, options: RewriteOptions
+) -> tuple[ChatMessage, ...]:
+    rules = " ".join(
+        part
+        for part in (
+            _TONES[options.tone],
+            _LENGTHS[options.length],
+            _FORMATS[options.format],
+            options.instruction or "",
+            _language_clause(options.output_language).strip(),
+        )
+        if part
+    )
+    system = (
+        "You rewrite text for the user. Keep its meaning and facts. Reply with the rewritten "
+        "text only: no preamble, no quotes around it."
+    )
+    if context:
+        system += f"\n\nThe text comes from this passage (for context only):\n{context}"
+    user = f"Rewrite this text. {rules or 'Improve its clarity.'}\n\n{text}"
+    return (ChatMessage("system", system), ChatMessage("user", user))
+
+
+def rewrite_max_tokens(text_tokens: int, options: RewriteOptions) -> int:
+    factor = {"as-is": 1.4, "shorter": 1.0, "longer": 2.2}[options.length]
+    return options.max_tokens or max(32, min(2048, int(text_tokens * factor) + 32))

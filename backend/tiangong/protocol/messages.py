@@ -1,0 +1,139 @@
+"""Client messages of wire protocol v1 as typed values (protocol/schema/v1 is the truth).
+
+The codec validates a frame against the schema first, so these constructors only pick fields
+and apply the schema's defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+PROTOCOL_VERSION = 1
+
+SummaryType = Literal["key-points", "tldr", "teaser", "headline"]
+SummaryLength = Literal["short", "medium", "long"]
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    title: str = ""
+    html: str | None = None
+    text: str | None = None
+    selection: str | None = None
+    lang: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Page:
+        selection = data.get("selection")
+        return cls(
+            url=data["url"],
+            title=data.get("title", ""),
+            html=data.get("html"),
+            text=data.get("text"),
+            selection=selection if selection and selection.strip() else None,
+            lang=data.get("lang"),
+        )
+
+
+@dataclass(frozen=True)
+class Hello:
+    protocol: int
+    token: str
+    client_name: str = ""
+    client_version: str = ""
+
+
+@dataclass(frozen=True)
+class SummarizeOptions:
+    type: SummaryType = "key-points"
+    length: SummaryLength = "medium"
+    format: Literal["markdown", "plain-text"] = "markdown"
+    output_language: str | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Summarize:
+    id: str
+    page: Page
+    options: SummarizeOptions
+
+
+@dataclass(frozen=True)
+class Ask:
+    id: str
+    question: str
+    page: Page | None
+    conversation_id: str | None
+    max_tokens: int | None = None
+    output_language: str | None = None
+
+
+@dataclass(frozen=True)
+class RewriteOptions:
+    tone: Literal["as-is", "more-formal", "more-casual"] = "as-is"
+    length: Literal["as-is", "shorter", "longer"] = "as-is"
+    format: Literal["as-is", "plain-text", "markdown"] = "as-is"
+    instruction: str | None = None
+    output_language: str | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    id: str
+    text: str
+    context: str | None
+    options: RewriteOptions
+
+
+@dataclass(frozen=True)
+class Cancel:
+    id: str
+
+
+@dataclass(frozen=True)
+class History:
+    id: str
+    conversation_id: str | None = None
+    limit: int = 50
+
+
+Request = Summarize | Ask | Rewrite
+ClientMessage = Hello | Summarize | Ask | Rewrite | Cancel | History
+
+
+def message_from_wire(data: dict[str, Any]) -> ClientMessage:
+    """Build the typed message from a frame that already passed schema validation."""
+    kind = data["type"]
+    if kind == "hello":
+        client = data.get("client", {})
+        return Hello(
+            data["protocol"], data["token"], client.get("name", ""), client.get("version", "")
+        )
+    if kind == "summarize":
+        return Summarize(
+            data["id"], Page.from_wire(data["page"]), SummarizeOptions(**data.get("options", {}))
+        )
+    if kind == "ask":
+        options = data.get("options", {})
+        page = data.get("page")
+        return Ask(
+            id=data["id"],
+            question=data["question"],
+            page=Page.from_wire(page) if page is not None else None,
+            conversation_id=data.get("conversation_id"),
+            max_tokens=options.get("max_tokens"),
+            output_language=options.get("output_language"),
+        )
+    if kind == "rewrite":
+        return Rewrite(
+            data["id"], data["text"], data.get("context"), RewriteOptions(**data.get("options", {}))
+        )
+    if kind == "cancel":
+        return Cancel(data["id"])
+    if kind == "history":
+        return History(data["id"], data.get("conversation_id"), data.get("limit", 50))
+    raise ValueError(f"no message type {kind!r}")  # unreachable after validation

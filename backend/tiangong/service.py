@@ -1,0 +1,460 @@
+"""One request end to end: read the page → plan → prompts → scheduler → store → frames.
+
+Knows no transport: the WebSocket handler and the command line both call `Service.handle`
+with an `emit` coroutine that delivers frames. Every frame about a request carries its id;
+every finished answer is committed to the store before `done` is emitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tiangong.cite import find_citations
+from tiangong.engine.base import (
+    ASK,
+    REWRITE,
+    SUMMARIZE,
+    CancelToken,
+    ChatMessage,
+    Delta,
+    Engine,
+    Finish,
+    GenerationParams,
+    Job,
+    TaskKind,
+)
+from tiangong.engine.registry import EngineHost
+from tiangong.errors import BadRequestError, TiangongError, TooLargeError, UnsupportedError
+from tiangong.extract_worker import ExtractionWorker
+from tiangong.plan import Plan, plan_page
+from tiangong.prompts import (
+    ASK_MAX_TOKENS,
+    PriorTurn,
+    ask_messages,
+    rewrite_max_tokens,
+    rewrite_messages,
+    summary_max_tokens,
+    summary_messages,
+)
+from tiangong.protocol.messages import Ask, History, Page, Rewrite, Summarize
+from tiangong.scheduler import Scheduler
+from tiangong.store.history import Conversation, HistoryStore, new_turn
+from tiangong.text import count_words
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
+# Tokens kept free between the prompt and the answer budget (template quirks, rounding).
+MARGIN_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class PageDoc:
+    url: str
+    title: str
+    text: str
+    blocks: tuple[str, ...]
+    lang: str | None
+    words: int
+    from_selection: bool = False
+
+
+@dataclass
+class _Exchange:
+    """What one request stores: the user's side and the conversation it belongs to."""
+
+    conversation: Conversation
+    kind: TaskKind
+    user_text: str
+    cite_from: str | None
+
+
+class _Cancelled(Exception):
+    """The request was cancelled before its answer started."""
+
+
+class Service:
+    def __init__(
+        self,
+        host: EngineHost,
+        scheduler: Scheduler,
+        store: HistoryStore,
+        extractor: ExtractionWorker,
+    ) -> None:
+        self.host = host
+        self.scheduler = scheduler
+        self.store = store
+        self.extractor = extractor
+
+    async def handle(
+        self, message: Summarize | Ask | Rewrite | History, emit: Emit, cancel: CancelToken
+    ) -> None:
+        started = time.monotonic()
+        try:
+            if isinstance(message, History):
+                await emit(await self.history(message))
+            elif isinstance(message, Summarize):
+                await self.summarize(message, emit, cancel)
+            elif isinstance(message, Ask):
+                await self.ask(message, emit, cancel)
+            else:
+                await self.rewrite(message, emit, cancel)
+        except _Cancelled:
+            await emit(_done_frame(message.id, None, Finish("cancelled", 0, 0), None, started))
+        except TiangongError as exc:
+            exc.request_id = message.id
+            raise
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def summarize(self, req: Summarize, emit: Emit, cancel: CancelToken) -> None:
+        started = time.monotonic()
+        engine = await self._engine_for(req.id, SUMMARIZE, emit, cancel)
+        doc = await self.read_page(req.page, use_selection=True)
+        _check(cancel)
+        max_new = summary_max_tokens(req.options)
+        overhead = engine.count_prompt_tokens(summary_messages(doc.title, doc.url, "", req.options))
+        plan = plan_page(
+            doc.text,
+            doc.blocks,
+            count_tokens=engine.count_tokens,
+            budget=self._budget(engine, max_new, overhead),
+        )
+        messages = summary_messages(doc.title, doc.url, plan.context, req.options)
+        conv = await self.store.run(
+            self.store.create_conversation,
+            kind="summarize",
+            url=doc.url,
+            title=doc.title,
+            page_text=doc.text,
+            page_lang=doc.lang,
+        )
+        options = {
+            "type": req.options.type,
+            "length": req.options.length,
+            "format": req.options.format,
+            "output_language": req.options.output_language,
+            "title": doc.title,
+            "page_lang": doc.lang,
+        }
+        job = Job("summarize", messages, GenerationParams(max_new), plan.context, "", options)
+        what = "selection" if doc.from_selection else "page"
+        user_text = f"Summarize the {what} ({req.options.type}, {req.options.length})"
+        exchange = _Exchange(conv, "summarize", user_text, plan.context)
+        await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
+        await self._generate(req.id, job, exchange, emit, cancel, started)
+
+    async def ask(self, req: Ask, emit: Emit, cancel: CancelToken) -> None:
+        started = time.monotonic()
+        engine = await self._engine_for(req.id, ASK, emit, cancel)
+        conv: Conversation | None = None
+        history: list[PriorTurn] = []
+        if req.conversation_id:
+            conv = await self.store.run(self.store.get_conversation, req.conversation_id)
+            if conv is None:
+                raise BadRequestError(f"conversation {req.conversation_id!r} is not known here")
+            turns = await self.store.run(self.store.turns, conv.id)
+            history = [PriorTurn(t.role, t.text) for t in turns if t.text]
+        if req.page is not None:
+            doc = await self.read_page(req.page, use_selection=False)
+            _check(cancel)
+            if conv is None:
+                conv = await self.store.run(
+                    self.store.create_conversation,
+                    kind="ask",
+                    url=doc.url,
+                    title=doc.title,
+                    page_text=doc.text,
+                    page_lang=doc.lang,
+                )
+            else:
+                await self.store.run(
+                    self.store.update_page,
+                    conv.id,
+                    url=doc.url,
+                    title=doc.title,
+                    page_text=doc.text,
+                    page_lang=doc.lang,
+                )
+        else:
+            assert conv is not None  # the schema requires page or conversation_id
+            doc = _doc_from_text(conv.url, conv.title, conv.page_text, conv.page_lang)
+        question = req.question
+        if req.page is not None and req.page.selection:
+            question += (
+                f"\n\n(About this passage I selected: «{req.page.selection.strip()[:4000]}»)"
+            )
+        max_new = req.max_tokens or ASK_MAX_TOKENS
+        history = _fit_history(history, engine, engine.context_tokens // 3)
+        overhead = engine.count_prompt_tokens(
+            ask_messages(doc.title, doc.url, "", history, question, req.output_language)
+        )
+        plan = plan_page(
+            doc.text,
+            doc.blocks,
+            count_tokens=engine.count_tokens,
+            budget=self._budget(engine, max_new, overhead),
+            question=req.question,
+        )
+        messages = ask_messages(
+            doc.title, doc.url, plan.context, history, question, req.output_language
+        )
+        options = {"output_language": req.output_language, "page_lang": doc.lang}
+        job = Job("ask", messages, GenerationParams(max_new), plan.context, req.question, options)
+        exchange = _Exchange(conv, "ask", req.question, plan.context)
+        await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
+        await self._generate(req.id, job, exchange, emit, cancel, started)
+
+    async def rewrite(self, req: Rewrite, emit: Emit, cancel: CancelToken) -> None:
+        started = time.monotonic()
+        engine = await self._engine_for(req.id, REWRITE, emit, cancel)
+        text_tokens = engine.count_tokens(req.text)
+        max_new = rewrite_max_tokens(text_tokens, req.options)
+        context = req.context
+        messages = rewrite_messages(req.text, context, req.options)
+        prompt_tokens = engine.count_prompt_tokens(messages)
+        if prompt_tokens + max_new > engine.context_tokens and context:
+            context = None  # the surrounding passage is a nicety; the text itself is not
+            messages = rewrite_messages(req.text, None, req.options)
+            prompt_tokens = engine.count_prompt_tokens(messages)
+        if prompt_tokens + max_new > engine.context_tokens:
+            raise TooLargeError(
+                f"the text is {text_tokens} tokens; this model rewrites at most about "
+                f"{engine.context_tokens // 3} at once"
+            )
+        title = "Rewrite: " + " ".join(req.text.split()[:8])
+        conv = await self.store.run(
+            self.store.create_conversation,
+            kind="rewrite",
+            url="",
+            title=title,
+            page_text=req.text,
+            page_lang=None,
+        )
+        doc = _doc_from_text("", title, req.text, None)
+        plan = Plan("whole", req.text, text_tokens, text_tokens)
+        options = {"tone": req.options.tone, "length": req.options.length}
+        job = Job("rewrite", messages, GenerationParams(max_new), req.text, "", options)
+        exchange = _Exchange(conv, "rewrite", req.text, None)
+        await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
+        await self._generate(req.id, job, exchange, emit, cancel, started)
+
+    async def history(self, req: History) -> dict[str, Any]:
+        frame: dict[str, Any] = {"type": "history", "id": req.id}
+        if req.conversation_id is None:
+            convs = await self.store.run(self.store.list_conversations, req.limit)
+            frame["conversations"] = [c.summary() for c in convs]
+            return frame
+        conv = await self.store.run(self.store.get_conversation, req.conversation_id)
+        if conv is None:
+            raise BadRequestError(f"conversation {req.conversation_id!r} is not known here")
+        turns = await self.store.run(self.store.turns, conv.id)
+        frame["conversation"] = conv.summary()
+        frame["turns"] = [t.to_wire() for t in turns[-req.limit * 2 :]]
+        return frame
+
+    # -- shared steps -----------------------------------------------------------------------
+
+    async def read_page(self, page: Page, *, use_selection: bool) -> PageDoc:
+        """The text a request works on: the selection, the extracted article, or given text."""
+        if use_selection and page.selection:
+            return _doc_from_text(page.url, page.title, page.selection, page.lang, selection=True)
+        if page.html is not None and page.html.strip():
+            article = await self.extractor.extract(page.html, page.url or None)
+            doc = PageDoc(
+                url=page.url,
+                title=article.title or page.title,
+                text=article.text,
+                blocks=tuple(article.blocks),
+                lang=article.lang or page.lang,
+                words=article.words,
+            )
+        else:
+            doc = _doc_from_text(page.url, page.title, page.text or "", page.lang)
+        if not doc.text.strip():
+            raise BadRequestError("the page has no readable text")
+        return doc
+
+    async def _engine_for(
+        self, request_id: str, capability: str, emit: Emit, cancel: CancelToken
+    ) -> Engine:
+        while not self.host.ready:
+            if cancel.cancelled:
+                raise _Cancelled
+            stage, done, total = self.host.loading or ("loading_model", 0, 0)
+            await emit(
+                {"type": "progress", "id": request_id, "stage": stage, "done": done, "total": total}
+            )
+            try:
+                await asyncio.wait_for(asyncio.shield(self.host.get()), 0.5)
+            except TimeoutError:
+                continue
+        engine = await self.host.get()
+        if capability not in engine.capabilities:
+            raise UnsupportedError(
+                f"the {engine.name} engine cannot {capability}"
+                + (": it needs a model" if engine.name == "extractive" else "")
+            )
+        return engine
+
+    def _budget(self, engine: Engine, max_new: int, overhead: int) -> int:
+        budget = engine.context_tokens - max_new - overhead - MARGIN_TOKENS
+        if budget < 64:
+            raise TooLargeError(
+                f"the question and history leave no room for the page in a {engine.context_tokens}"
+                "-token context; start a new conversation"
+            )
+        return budget
+
+    def _start_frame(
+        self,
+        request_id: str,
+        conversation_id: str,
+        doc: PageDoc,
+        plan: Plan,
+        engine: Engine,
+        messages: Sequence[ChatMessage],
+    ) -> dict[str, Any]:
+        strategy = "selection" if doc.from_selection and plan.strategy == "whole" else plan.strategy
+        return {
+            "type": "start",
+            "id": request_id,
+            "conversation_id": conversation_id,
+            "page": {
+                "title": doc.title,
+                "url": doc.url,
+                "words": doc.words,
+                "tokens": plan.page_tokens,
+                "lang": doc.lang,
+                "plan": {
+                    "strategy": strategy,
+                    "coverage": plan.coverage,
+                    "prompt_tokens": engine.count_prompt_tokens(tuple(messages)),
+                },
+            },
+        }
+
+    async def _generate(
+        self,
+        request_id: str,
+        job: Job,
+        exchange: _Exchange,
+        emit: Emit,
+        cancel: CancelToken,
+        started: float,
+    ) -> None:
+        parts: list[str] = []
+        first_token: float | None = None
+        finish: Finish | None = None
+
+        def queued(position: int) -> None:
+            frame = {"type": "progress", "id": request_id, "stage": "queued"}
+            pending.append({**frame, "done": 0, "total": position})
+
+        pending: list[dict[str, Any]] = []
+        try:
+            async for event in self.scheduler.stream(job, cancel, on_wait=queued):
+                for frame in pending:
+                    await emit(frame)
+                pending.clear()
+                if isinstance(event, Delta):
+                    if first_token is None:
+                        first_token = time.monotonic()
+                    parts.append(event.text)
+                    await emit({"type": "delta", "id": request_id, "text": event.text})
+                else:
+                    finish = event
+        except BaseException as exc:
+            # The partial answer is kept, marked incomplete, whatever broke it.
+            await asyncio.shield(self._store(exchange, request_id, "".join(parts), "error", []))
+            if isinstance(exc, TiangongError):
+                exc.request_id = request_id
+            raise
+        assert finish is not None
+        answer = "".join(parts)
+        citations = []
+        if finish.finish_reason != "cancelled" and exchange.cite_from:
+            found = find_citations(answer, exchange.cite_from)
+            citations = [{"n": c.n, "quote": c.quote} for c in found]
+        await asyncio.shield(
+            self._store(exchange, request_id, answer, finish.finish_reason, citations)
+        )
+        for citation in citations:
+            await emit({"type": "citation", "id": request_id, **citation})
+        await emit(_done_frame(request_id, exchange.conversation.id, finish, first_token, started))
+
+    async def _store(
+        self,
+        exchange: _Exchange,
+        request_id: str,
+        answer: str,
+        finish_reason: str,
+        citations: list[dict[str, Any]],
+    ) -> None:
+        complete = finish_reason in ("stop", "length")
+        user = new_turn("user", exchange.kind, exchange.user_text, request_id=request_id)
+        assistant = new_turn(
+            "assistant",
+            exchange.kind,
+            answer,
+            request_id=request_id,
+            status="complete" if complete else "incomplete",
+            finish_reason=finish_reason,
+            citations=citations,
+        )
+        await self.store.run(self.store.add_exchange, exchange.conversation.id, user, assistant)
+
+
+def _check(cancel: CancelToken) -> None:
+    if cancel.cancelled:
+        raise _Cancelled
+
+
+def _done_frame(
+    request_id: str,
+    conversation_id: str | None,
+    finish: Finish,
+    first_token: float | None,
+    started: float,
+) -> dict[str, Any]:
+    now = time.monotonic()
+    frame: dict[str, Any] = {
+        "type": "done",
+        "id": request_id,
+        "finish_reason": finish.finish_reason,
+        "usage": {
+            "prompt_tokens": finish.prompt_tokens,
+            "completion_tokens": finish.completion_tokens,
+        },
+        "timing": {
+            "ttft_ms": round((first_token - started) * 1000, 1) if first_token else None,
+            "total_ms": round((now - started) * 1000, 1),
+        },
+    }
+    if conversation_id:
+        frame["conversation_id"] = conversation_id
+    return frame
+
+
+def _doc_from_text(
+    url: str, title: str, text: str, lang: str | None, *, selection: bool = False
+) -> PageDoc:
+    blocks = tuple(b.strip() for b in text.split("\n\n") if b.strip())
+    return PageDoc(url, title, text.strip(), blocks, lang, count_words(text), selection)
+
+
+def _fit_history(history: list[PriorTurn], engine: Engine, budget: int) -> list[PriorTurn]:
+    """The most recent turns that fit the budget (whole exchanges, oldest dropped first)."""
+    kept: list[PriorTurn] = []
+    used = 0
+    for turn in reversed(history):
+        used += engine.count_tokens(turn.text) + 8
+        if used > budget:
+            break
+        kept.append(turn)
+    kept.reverse()
+    if kept and kept[0].role == "assistant":
+        kept = kept[1:]
+    return kept

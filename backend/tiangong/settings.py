@@ -1,0 +1,83 @@
+"""Settings of a running service: command-line flags, each also a TIANGONG_* variable.
+
+Precedence: flag > environment variable > default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENGINES = ("auto", "transformers", "extractive", "openai", "fake")
+DEVICES = ("auto", "cpu", "cuda")
+
+# The Chromium extension id pinned by the `key` in extension/manifest.json; Opera loads the
+# same build and gets the same id. Other origins (Firefox's per-install moz-extension id)
+# are added with --allow-origin.
+EXTENSION_ID = "plghbdjilgipchcgmoniejacopnikcgh"
+DEFAULT_ORIGINS = (f"chrome-extension://{EXTENSION_ID}",)
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tiangong"
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    engine: str = "auto"
+    model: str | None = None
+    device: str = "auto"
+    token: str | None = None
+    allow_origins: tuple[str, ...] = ()
+    data_dir: Path = field(default_factory=default_data_dir)
+    # Requests waiting for the engine beyond this many are refused with `overloaded`.
+    max_queue: int = 32
+    max_requests_per_connection: int = 8
+    page_frame_bytes: int = 8 * 1024 * 1024
+    frame_bytes: int = 64 * 1024
+    # Seconds one page may take to extract before the request fails with too_large.
+    extract_timeout: float = 10.0
+    log_level: str = "info"
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return frozenset(DEFAULT_ORIGINS) | frozenset(self.allow_origins)
+
+    @property
+    def token_file(self) -> Path:
+        return self.data_dir / "token"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "history.sqlite3"
+
+    def pairing_token(self) -> str:
+        """The explicit token, else the stored one, else a new random one stored 0600."""
+        if self.token:
+            return self.token
+        return load_or_create_token(self.token_file)
+
+
+def load_or_create_token(path: Path) -> str:
+    if path.exists():
+        token = path.read_text("utf-8").strip()
+        if token:
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(0o600)
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return token

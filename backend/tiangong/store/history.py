@@ -1,0 +1,189 @@
+"""Conversation history in SQLite (WAL, synchronous=FULL): every finished turn is committed
+before the client is told `done`, so what the user saw answered is what survives a crash.
+
+One connection guarded by a lock; callers on the event loop use the `a*` wrappers, which run
+the work in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from tiangong.store.migrations import migrate
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    kind: str
+    url: str
+    title: str
+    page_text: str
+    page_lang: str | None
+    created_at: str
+    updated_at: str
+    turns: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "title": self.title,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "turns": self.turns,
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    kind: str
+    text: str
+    created_at: str
+    request_id: str | None = None
+    status: str = "complete"
+    finish_reason: str | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "role": self.role,
+            "kind": self.kind,
+            "text": self.text,
+            "created_at": self.created_at,
+            "status": self.status,
+        }
+        if self.request_id is not None:
+            out["request_id"] = self.request_id
+        if self.finish_reason is not None:
+            out["finish_reason"] = self.finish_reason
+        if self.citations:
+            out["citations"] = self.citations
+        return out
+
+
+class HistoryStore:
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        migrate(self._db)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a store method in a thread so the event loop never waits on disk."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def create_conversation(
+        self, *, kind: str, url: str, title: str, page_text: str, page_lang: str | None
+    ) -> Conversation:
+        now = _now()
+        conv = Conversation(secrets.token_hex(8), kind, url, title, page_text, page_lang, now, now)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conv.id, kind, url, title, page_text, page_lang, now, now),
+            )
+        return conv
+
+    def update_page(
+        self, conversation_id: str, *, url: str, title: str, page_text: str, page_lang: str | None
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE conversations SET url=?, title=?, page_text=?, page_lang=?, updated_at=? "
+                "WHERE id=?",
+                (url, title, page_text, page_lang, _now(), conversation_id),
+            )
+
+    def get_conversation(self, conversation_id: str) -> Conversation | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT c.*, (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) "
+                "FROM conversations c WHERE c.id = ?",
+                (conversation_id,),
+            ).fetchone()
+        return Conversation(*row) if row else None
+
+    def list_conversations(self, limit: int = 50) -> list[Conversation]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.*, (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) "
+                "FROM conversations c ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [Conversation(*row) for row in rows]
+
+    def add_exchange(self, conversation_id: str, user: Turn, assistant: Turn) -> None:
+        """Both turns of one exchange in one transaction, durable when this returns."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for turn in (user, assistant):
+                    self._db.execute(
+                        "INSERT INTO turns (conversation_id, request_id, role, kind, text, status,"
+                        " finish_reason, citations, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            conversation_id,
+                            turn.request_id,
+                            turn.role,
+                            turn.kind,
+                            turn.text,
+                            turn.status,
+                            turn.finish_reason,
+                            json.dumps(turn.citations, ensure_ascii=False),
+                            turn.created_at,
+                        ),
+                    )
+                self._db.execute(
+                    "UPDATE conversations SET updated_at=? WHERE id=?", (_now(), conversation_id)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def turns(self, conversation_id: str) -> list[Turn]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT role, kind, text, created_at, request_id, status, finish_reason, citations"
+                " FROM turns WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+        return [
+            Turn(*row[:7], citations=json.loads(row[7]))  # type: ignore[misc]
+            for row in rows
+        ]
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def new_turn(role: str, kind: str, text: str, **extra: Any) -> Turn:
+    return Turn(role=role, kind=kind, text=text, created_at=_now(), **extra)

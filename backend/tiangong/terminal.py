@@ -1,0 +1,80 @@
+"""`tiangong summarize` and `tiangong ask`: the service's own code path, printed to a terminal.
+
+The answer streams to stdout; progress, the plan and citations go to stderr so the answer
+can be piped on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tiangong.engine.base import CancelToken
+from tiangong.engine.registry import EngineHost
+from tiangong.errors import TiangongError
+from tiangong.extract_worker import ExtractionWorker
+from tiangong.protocol.messages import Ask, Page, Summarize, SummarizeOptions
+from tiangong.scheduler import Scheduler
+from tiangong.service import Service
+from tiangong.settings import Settings
+from tiangong.store.history import HistoryStore
+
+
+async def run_in_terminal(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        raw = args.file.read_bytes()
+    except OSError as exc:
+        print(f"tiangong: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    html = raw.decode("utf-8", "replace")
+    page = Page(url=args.file.resolve().as_uri(), title=args.file.stem, html=html)
+    if args.command == "summarize":
+        options = SummarizeOptions(
+            type=args.type, length=args.length, output_language=args.output_language
+        )
+        message: Summarize | Ask = Summarize("cli", page, options)
+    else:
+        message = Ask("cli", args.question, page, None)
+
+    host = EngineHost(settings)
+    host.start()
+    store = HistoryStore(settings.database)
+    extractor = ExtractionWorker(timeout=settings.extract_timeout)
+    service = Service(host, Scheduler(host), store, extractor)
+
+    async def emit(frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "delta":
+            sys.stdout.write(frame["text"])
+            sys.stdout.flush()
+        elif kind == "progress":
+            print(f"[{frame['stage']} {frame['done']}/{frame['total']}]", file=sys.stderr)
+        elif kind == "start":
+            info, plan = host.info(), frame["page"]["plan"]
+            print(
+                f"[{info['name']} · {info['model']} · {frame['page']['title']!r}: "
+                f"{frame['page']['tokens']} tokens, {plan['strategy']}, "
+                f"{plan['coverage']:.0%} read]",
+                file=sys.stderr,
+            )
+        elif kind == "citation":
+            print(f"\n[{frame['n']}] {frame['quote']}", file=sys.stderr)
+        elif kind == "done":
+            print(file=sys.stdout)
+            print(
+                f"[{frame['finish_reason']}, {frame['usage']['completion_tokens']} tokens, "
+                f"{frame['timing']['total_ms'] / 1000:.1f} s]",
+                file=sys.stderr,
+            )
+
+    try:
+        await service.handle(message, emit, CancelToken())
+    except TiangongError as exc:
+        print(f"tiangong: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        await host.aclose()
+        extractor.close()
+        store.close()
+    return 0
