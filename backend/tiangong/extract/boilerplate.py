@@ -16,7 +16,8 @@ _FURNITURE = re.compile(
     r"published|meta|post-meta|entry-meta|article-meta|toolbar|tools|print|"
     r"advert|advertisement|ad|ads|adslot|promo|sponsor|sponsored|banner|outbrain|taboola|"
     r"comments?|disqus|popup|modal|cookie|consent|skip|hidden|sr-only|"
-    r"visually-hidden|screen-reader-text|caption-credit|credit)(?:$|[\s_-])",
+    r"visually-hidden|screen-reader-text|credit|tooltip|popover|rollover|hovercard|"
+    r"dropdown)(?:$|[\s_-])|caption",
     re.I,
 )
 _KEEP = re.compile(r"article-?body|post-?body|entry-content|story-?body|content-?body", re.I)
@@ -52,7 +53,12 @@ def clean_tree(node: HtmlElement) -> None:
             doomed.append(el)
             continue
         feature = "{} {}".format(el.get("class", ""), el.get("id", ""))
-        if len(feature) > 1 and _FURNITURE.search(feature) and not _KEEP.search(feature):
+        if (
+            len(feature) > 1
+            and _FURNITURE.search(feature)
+            and not _KEEP.search(feature)
+            and next(el.iterdescendants("blockquote"), None) is None
+        ):
             length = _text_len(el)
             if length < 300 or _link_len(el) > 0.5 * length:
                 doomed.append(el)
@@ -74,8 +80,15 @@ def _same(a: str, b: str) -> bool:
 
 def filter_blocks(blocks: list[Block], title: str) -> list[Block]:
     """Drop the repeated title, and short lines that are furniture (share, tags, dates)."""
+    seen: dict[str, int] = {}
+    for block in blocks:
+        if block.kind != "h" and len(block.text) > 20:
+            seen[block.text] = seen.get(block.text, 0) + 1
     kept: list[Block] = []
     for i, block in enumerate(blocks):
+        # Text repeated three times or more is a caption or a widget, never the story.
+        if seen.get(block.text, 0) >= 3:
+            continue
         text = block.text
         if block.kind == "h" and (i < 3 and (block.level == 1 or _same(text, title))):
             continue

@@ -21,7 +21,9 @@ from readability.readability import REGEXES
 logging.getLogger("readability.readability").setLevel(logging.CRITICAL)
 
 _BLOCKISH = ("blockquote", "dl", "div", "img", "ol", "p", "pre", "table", "ul", "picture")
-_INLINE = frozenset("a b cite code em font i small span strong sub sup u".split())
+_INLINE = frozenset(
+    ["a", "b", "cite", "code", "em", "font", "i", "small", "span", "strong", "sub", "sup", "u"]
+)
 _NEGATIVE_EXTRA = re.compile(
     r"share|sharing|social|newsletter|subscribe|signup|related|recommend|popular|trending|"
     r"breadcrumb|byline|author-bio|advert|\bads?\b|banner|cookie|consent|"
@@ -45,6 +47,9 @@ class _Readability(Document):  # type: ignore[misc]
             if feature and _NEGATIVE_EXTRA.search(feature):
                 weight -= 25
                 break
+        # Embedded posts and quotes ("social-embed" wrappers) are part of the story.
+        if weight < 0 and next(e.iterdescendants("blockquote"), None) is not None:
+            weight = 0
         return weight
 
     def remove_unlikely_candidates(self) -> None:
@@ -61,7 +66,8 @@ class _Readability(Document):  # type: ignore[misc]
                 continue
             if elem.tag in ("pre", "code", "main", "article", "math"):
                 continue
-            if next(elem.iterdescendants("main", "article", "math", "pre", "code"), None) is not None:
+            protected = elem.iterdescendants("main", "article", "math", "pre", "code")
+            if next(protected, None) is not None:
                 continue
             doomed.append(elem)
         for elem in doomed:

@@ -26,7 +26,7 @@ _BOMS = (
 )
 
 
-def _known_codec(name: str) -> str | None:
+def _known_codec(name: bytes) -> str | None:
     try:
         return codecs.lookup(name.decode("ascii", "replace")).name
     except LookupError:
@@ -73,9 +73,7 @@ def to_text(html: str | bytes) -> str:
     elif isinstance(html, str):
         # Four bytes per character at most in UTF-8; count exactly only near the limit.
         if len(html) * 4 > MAX_HTML_BYTES and len(html.encode("utf-8", "replace")) > MAX_HTML_BYTES:
-            raise TooLargeError(
-                f"page HTML is over the {MAX_HTML_BYTES // 1048576} MiB limit"
-            )
+            raise TooLargeError(f"page HTML is over the {MAX_HTML_BYTES // 1048576} MiB limit")
         text = html
     else:
         raise ExtractionError(f"page HTML must be str or bytes, not {type(html).__name__}")

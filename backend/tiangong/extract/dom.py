@@ -81,6 +81,10 @@ def strip_non_text(root: HtmlElement) -> None:
     for el in hidden:
         if el.getparent() is not None:
             el.drop_tree()
+    # Embedded posts (tweets and the like) are mostly links by length; unwrapping those keeps
+    # link-density rules from throwing the quoted text away.
+    for quote in root.iter("blockquote"):
+        etree.strip_tags(quote, "a")
 
 
 def body_of(root: HtmlElement) -> HtmlElement:

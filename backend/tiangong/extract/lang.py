@@ -132,7 +132,7 @@ def detect_language(text: str, hint: str | None = None) -> str | None:
     counts, letters = _script_counts(sample)
     if not letters:
         return hint
-    script, top = counts.most_common(1)[0]
+    script, _top = counts.most_common(1)[0]
     kana = counts["hira"]
     if kana and kana >= 0.05 * (kana + counts["han"]) and kana + counts["han"] >= 0.3 * letters:
         return "ja"

@@ -154,9 +154,9 @@ def _byline(root: HtmlElement, meta: dict[str, str], ld: list[dict[str, Any]]) -
     for el in root.iter("a", "span", "div", "p", "address"):
         rel, prop = el.get("rel") or "", el.get("itemprop") or ""
         cls = el.get("class") or ""
-        if rel == "author" or prop == "author" or "byline" in cls:
-            if name := _clean_byline(el.text_content()):
-                return name
+        is_byline = rel == "author" or prop == "author" or "byline" in cls
+        if is_byline and (name := _clean_byline(el.text_content())):
+            return name
     return None
 
 
@@ -208,8 +208,12 @@ def _published(root: HtmlElement, meta: dict[str, str], ld: list[dict[str, Any]]
 
 
 def _lang_hint(root: HtmlElement, meta: dict[str, str]) -> str | None:
-    for value in (root.get("lang"), root.get("xml:lang"), meta.get("content-language"),
-                  meta.get("og:locale")):
+    for value in (
+        root.get("lang"),
+        root.get("xml:lang"),
+        meta.get("content-language"),
+        meta.get("og:locale"),
+    ):
         if value:
             primary = re.split(r"[-_,;\s]", value.strip().lower(), maxsplit=1)[0]
             if 2 <= len(primary) <= 3 and primary.isalpha():

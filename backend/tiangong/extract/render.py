@@ -8,13 +8,95 @@ from dataclasses import dataclass
 from lxml.html import HtmlElement
 
 INLINE_TAGS = frozenset(
-    "a abbr acronym b bdi bdo big cite code data del dfn em font i ins kbd label mark nobr q "
-    "s samp small span strike strong sub sup time tt u var wbr img picture source".split()
+    [
+        "a",
+        "abbr",
+        "acronym",
+        "b",
+        "bdi",
+        "bdo",
+        "big",
+        "cite",
+        "code",
+        "data",
+        "del",
+        "dfn",
+        "em",
+        "font",
+        "i",
+        "ins",
+        "kbd",
+        "label",
+        "mark",
+        "nobr",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "sup",
+        "time",
+        "tt",
+        "u",
+        "var",
+        "wbr",
+        "img",
+        "picture",
+        "source",
+    ]
 )
 BLOCK_TAGS = frozenset(
-    "address article aside blockquote center dd details dialog dir div dl dt fieldset figcaption "
-    "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr li main menu nav ol p pre section "
-    "summary table tbody thead tfoot tr td th caption ul body html".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "center",
+        "dd",
+        "details",
+        "dialog",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "li",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "thead",
+        "tfoot",
+        "tr",
+        "td",
+        "th",
+        "caption",
+        "ul",
+        "body",
+        "html",
+    ]
 )
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
@@ -155,9 +237,7 @@ class Renderer:
         code = el.text_content().strip("\n")
         if not code.strip():
             return
-        classes = " ".join(
-            [el.get("class", "")] + [c.get("class", "") for c in el.iter("code")]
-        )
+        classes = " ".join([el.get("class", "")] + [c.get("class", "") for c in el.iter("code")])
         match = _LANG_CLASS.search(classes)
         lang = match.group(1) if match else ""
         fence = "````" if "```" in code else "```"
