@@ -15,10 +15,25 @@ import re
 from typing import Any
 
 from lxml.html import HtmlElement, fragment_fromstring
+import readability.readability as _readability_module
 from readability import Document
 from readability.readability import REGEXES
 
 logging.getLogger("readability.readability").setLevel(logging.CRITICAL)
+
+
+def _clean(text: str) -> str:
+    """readability's `clean` (whitespace runs to one character) without its three regexes,
+    which cost seconds when called on every ancestor of a large, deeply nested page."""
+    return " ".join(text.split())
+
+
+def _text_length(elem: HtmlElement) -> int:
+    return len(_clean(elem.text_content() or ""))
+
+
+_readability_module.clean = _clean
+_readability_module.text_length = _text_length
 
 _BLOCKISH = ("blockquote", "dl", "div", "img", "ol", "p", "pre", "table", "ul", "picture")
 _INLINE = frozenset(
