@@ -14,8 +14,8 @@ import logging
 import re
 from typing import Any
 
-from lxml.html import HtmlElement, fragment_fromstring
 import readability.readability as _readability_module
+from lxml.html import HtmlElement, fragment_fromstring
 from readability import Document
 from readability.readability import REGEXES
 
