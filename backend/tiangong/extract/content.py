@@ -124,6 +124,17 @@ class _Readability(Document):  # type: ignore[misc]
                 if child.tag == "br":
                     child.drop_tree()
 
+    def get_preserved_elements(self, node: HtmlElement) -> dict[HtmlElement, bool]:
+        # readability drops lists and tables shorter than 25 characters or with fewer commas
+        # than it likes; short ingredient lists, steps and small data tables are content.
+        allowed: dict[HtmlElement, bool] = super().get_preserved_elements(node)
+        for el in node.iter("ul", "ol", "dl", "table"):
+            if el.tag == "table" and el.find(".//table") is not None:
+                continue
+            if _clean(el.text_content()) and self.get_link_density(el) < 0.2:
+                allowed[el] = True
+        return allowed
+
     def get_clean_html(self) -> str:
         # sanitize() ends here with the article in self.html; keep the element, and give
         # summary() a string of the right size for its retry-on-short-result check.
