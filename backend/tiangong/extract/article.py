@@ -14,7 +14,7 @@ from .decode import to_text
 from .errors import ExtractionError
 from .lang import count_words, detect_language
 from .metadata import Metadata, read_metadata
-from .render import Block, Renderer, collapse, join_blocks
+from .render import BLOCK_TAGS, Block, Renderer, collapse, join_blocks
 from .selection import around_selection
 
 
@@ -52,14 +52,16 @@ def extract_article(
     selection.
     """
     text = to_text(html)
-    root = dom.parse(text)
+    parsed = dom.parse(text)
+    root = parsed.root
     meta = read_metadata(root, url)
     dom.strip_non_text(root)
     blocks = _blocks(root, meta)
     if selection is not None and selection.strip():
         return _selected(blocks, root, meta, selection)
     if not blocks:
-        raise ExtractionError("page has no readable text")
+        why = f"; the parser stopped early because {parsed.truncated}" if parsed.truncated else ""
+        raise ExtractionError("page has no readable text" + why)
     plain = join_blocks(blocks, markdown=False)
     return Article(
         title=meta.title,
@@ -92,6 +94,8 @@ def _blocks(root: HtmlElement, meta: Metadata) -> list[Block]:
 
 def _plain_blocks(body: HtmlElement) -> list[Block]:
     """Text of a huge page without scoring: lxml's C serialiser, split on blank lines."""
+    for el in body.iter(*BLOCK_TAGS):
+        el.tail = "\n\n" + (el.tail or "")
     raw = etree.tostring(body, method="text", encoding="unicode")
     return [Block("p", c, c) for c in (collapse(p) for p in re.split(r"\n\s*\n", raw)) if c]
 

@@ -6,6 +6,7 @@ import re
 
 from lxml.html import HtmlElement
 
+from .lang import count_words
 from .render import Block, Renderer, collapse
 
 # Class or id words of page furniture that sits inside article containers.
@@ -120,10 +121,10 @@ def _drop_empty_sections(blocks: list[Block]) -> list[Block]:
 
 
 def _words(blocks: list[Block]) -> int:
-    return sum(len(b.text.split()) for b in blocks)
+    return sum(count_words(b.text) for b in blocks)
 
 
-def page_blocks(root: HtmlElement) -> list[Block]:
+def page_blocks(root: HtmlElement, keep_links: bool = False) -> list[Block]:
     """The whole page's text minus navigation and link lists: for pages that are not articles."""
     import copy
 
@@ -137,9 +138,12 @@ def page_blocks(root: HtmlElement) -> list[Block]:
     for el in doomed:
         if el.getparent() is not None:
             el.drop_tree()
-    clean_tree(body)
+    if not keep_links:
+        clean_tree(body)
     main = next(body.iter("main"), None)
     blocks = Renderer().render(main if main is not None else body)
+    if keep_links:
+        return blocks
     return [b for b in blocks if b.link_density < 0.5 or b.kind in ("code", "table")]
 
 
@@ -151,4 +155,10 @@ def choose(article: list[Block], root: HtmlElement) -> list[Block]:
     page = page_blocks(root)
     if _words(page) > max(4 * words, 20):
         return page
-    return article or page
+    best = article or page
+    if _words(best) < 20:
+        # Little but links (a link directory, a table of contents): the links are the content.
+        links = page_blocks(root, keep_links=True)
+        if _words(links) > 2 * _words(best):
+            return links
+    return best

@@ -14,11 +14,26 @@ import logging
 import re
 from typing import Any
 
+import readability.readability as _readability_module
 from lxml.html import HtmlElement, fragment_fromstring
 from readability import Document
 from readability.readability import REGEXES
 
 logging.getLogger("readability.readability").setLevel(logging.CRITICAL)
+
+
+def _clean(text: str) -> str:
+    """readability's `clean` (whitespace runs to one character) without its three regexes,
+    which cost seconds when called on every ancestor of a large, deeply nested page."""
+    return " ".join(text.split())
+
+
+def _text_length(elem: HtmlElement) -> int:
+    return len(_clean(elem.text_content() or ""))
+
+
+_readability_module.clean = _clean
+_readability_module.text_length = _text_length
 
 _BLOCKISH = ("blockquote", "dl", "div", "img", "ol", "p", "pre", "table", "ul", "picture")
 _INLINE = frozenset(
@@ -108,6 +123,17 @@ class _Readability(Document):  # type: ignore[misc]
                     elem.insert(pos + 1, p)
                 if child.tag == "br":
                     child.drop_tree()
+
+    def get_preserved_elements(self, node: HtmlElement) -> dict[HtmlElement, bool]:
+        # readability drops lists and tables shorter than 25 characters or with fewer commas
+        # than it likes; short ingredient lists, steps and small data tables are content.
+        allowed: dict[HtmlElement, bool] = super().get_preserved_elements(node)
+        for el in node.iter("ul", "ol", "dl", "table"):
+            if el.tag == "table" and el.find(".//table") is not None:
+                continue
+            if _clean(el.text_content()) and self.get_link_density(el) < 0.2:
+                allowed[el] = True
+        return allowed
 
     def get_clean_html(self) -> str:
         # sanitize() ends here with the article in self.html; keep the element, and give

@@ -77,4 +77,7 @@ def to_text(html: str | bytes) -> str:
         text = html
     else:
         raise ExtractionError(f"page HTML must be str or bytes, not {type(html).__name__}")
+    head = text[:65536]
+    if head and len(_BAD_CHARS.findall(head)) + head.count("\ufffd") > 0.05 * len(head):
+        raise ExtractionError("input looks like binary data, not HTML")
     return _BAD_CHARS.sub("", text.lstrip("\ufeff"))
