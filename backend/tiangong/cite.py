@@ -38,7 +38,7 @@ def find_citations(
     chosen: list[int] = []
     for statement in _statements(answer):
         wanted = set(terms(statement))
-        if len(wanted) < 2:
+        if len(wanted) < 3:  # too little said to pin to one sentence
             continue
         best, best_score = -1, 0.0
         for i, have in enumerate(page_terms):

@@ -33,11 +33,22 @@ class Span:
     text: str
 
 
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Gov|Sen|Rep|Gen|Col|Lt|Capt|Sgt|Rev|Hon|Pres|Inc|Ltd|"
+    r"Co|Corp|vs|etc|approx|No|Vol|Fig|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)"
+    r"|\b[A-Z]|\b(?:[A-Za-z]\.){1,3}[A-Za-z]|\be\.g|\bi\.e)\.[\"'”’)\]]*\s*$"
+)
+
+
 def sentences(text: str, *, min_chars: int = 2) -> list[Span]:
     """Sentence spans whose `text` is exactly `source[start:end]` (stripped of outer spaces)."""
     spans: list[Span] = []
     pos = 0
     for match in _SENTENCE_END.finditer(text):
+        piece = text[pos : match.end()]
+        # "Gov. Matt Bevin", "U.S. troops", "J. Smith": not the end of a sentence.
+        if "\n" not in match.group() and _ABBREVIATION.search(piece):
+            continue
         _add_span(text, pos, match.end(), spans, min_chars)
         pos = match.end()
     _add_span(text, pos, len(text), spans, min_chars)

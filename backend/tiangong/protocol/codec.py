@@ -74,16 +74,17 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
 
 def _describe(error: ValidationError) -> str:
     where = ".".join(str(part) for part in error.absolute_path)
-    if error.validator == "additionalProperties":
-        return f"{where or 'frame'}: {error.message}"
+    message = error.message
     if (
         error.validator == "anyOf"
         and error.validator_value
         and all("required" in option for option in error.validator_value)
     ):
         names = " or ".join(f"'{option['required'][0]}'" for option in error.validator_value)
-        return f"{where or 'frame'}: needs {names}"
-    return f"{where}: {error.message}" if where else error.message
+        message = f"needs {names}"
+    elif error.validator == "pattern" and where.endswith(("lang", "language")):
+        message = f"{error.instance!r} is not a language tag such as en, zh-CN or pt-BR"
+    return f"{where}: {message}" if where else message
 
 
 def _request_id(data: dict[str, Any]) -> str | None:
@@ -122,6 +123,8 @@ def decode_client_frame(data: str | bytes, limits: FrameLimits | None = None) ->
         raise BadRequestError("a frame must be a JSON object with a 'type' field")
     request_id = _request_id(value)
     kind = value.get("type")
+    if kind is None:
+        raise BadRequestError("the frame has no 'type' field", request_id=request_id)
     if kind not in CLIENT_TYPES:
         shown = kind if isinstance(kind, str) else json.dumps(kind)[:40]
         raise BadRequestError(

@@ -1,0 +1,68 @@
+"""Shared fixtures: a real aiohttp server on a free loopback port, real websockets clients."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tiangong.engine.base import Engine
+from tiangong.server.app import create_app
+from tiangong.settings import Settings
+
+TOKEN = "test-token-0123456789"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    app: web.Application
+    settings: Settings
+
+    @property
+    def port(self) -> int:
+        return self.settings.port
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@asynccontextmanager
+async def run_server(
+    data_dir: Path, *, serve_with: Engine | None = None, **overrides: Any
+) -> AsyncIterator[RunningServer]:
+    """Start the real app; `serve_with` injects an engine instead of loading one."""
+    settings = replace(
+        Settings(engine="fake", data_dir=data_dir, token=TOKEN, port=free_port()), **overrides
+    )
+    app = create_app(settings, engine=serve_with)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", settings.port)
+    await site.start()
+    try:
+        yield RunningServer(app, settings)
+    finally:
+        await runner.cleanup()
