@@ -9,7 +9,7 @@ queue at once and finishes as `cancelled`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from tiangong.engine.base import CancelToken, Delta, Finish, Job
@@ -38,7 +38,7 @@ class Scheduler:
         job: Job,
         cancel: CancelToken,
         *,
-        on_wait: Callable[[int], None] | None = None,
+        on_wait: Callable[[int], Awaitable[None]] | None = None,
     ) -> AsyncIterator[Delta | Finish]:
         """Stream one job; `on_wait(position)` is told when it has to queue first."""
         engine = await self._host.get()
@@ -51,7 +51,7 @@ class Scheduler:
                     f"the server is busy ({self._waiting} requests waiting); try again shortly"
                 )
             if on_wait is not None:
-                on_wait(self._waiting + 1)
+                await on_wait(self._waiting + 1)
         self._waiting += 1
         try:
             acquired = await _acquire_unless_cancelled(slots, cancel)

@@ -349,16 +349,19 @@ class Service:
         first_token: float | None = None
         finish: Finish | None = None
 
-        def queued(position: int) -> None:
-            frame = {"type": "progress", "id": request_id, "stage": "queued"}
-            pending.append({**frame, "done": 0, "total": position})
+        async def queued(position: int) -> None:
+            await emit(
+                {
+                    "type": "progress",
+                    "id": request_id,
+                    "stage": "queued",
+                    "done": 0,
+                    "total": position,
+                }
+            )
 
-        pending: list[dict[str, Any]] = []
         try:
             async for event in self.scheduler.stream(job, cancel, on_wait=queued):
-                for frame in pending:
-                    await emit(frame)
-                pending.clear()
                 if isinstance(event, Delta):
                     if first_token is None:
                         first_token = time.monotonic()
