@@ -1,0 +1,170 @@
+"""The `tiangong` command as a user runs it: real processes, real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+ARTICLE = """<html lang="en"><head><title>Night trains return</title></head><body>
+<nav>Home | World | Sport</nav><article><h1>Night trains return to Europe</h1>
+<p>Night trains are coming back across Europe as travellers look for low-carbon journeys.</p>
+<p>A new sleeper service links Brussels and Prague three times a week since May.</p>
+<p>Operators say tickets for the summer months sold out within days.</p>
+<p>Rail companies still struggle with old rolling stock and high track fees.</p>
+</article></body></html>"""
+
+
+def tiangong(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> list[str]:
+    return [sys.executable, "-m", "tiangong.cli", *args]
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "backend"), env.get("PYTHONPATH", "")])
+    return env
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        tiangong(
+            "serve", "--engine", "extractive", "--port", str(port), "--data-dir", str(tmp_path)
+        ),
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield proc, port, tmp_path
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_serve_prints_address_engine_and_token_and_answers_health(
+    served: tuple[subprocess.Popen[str], int, Path],
+) -> None:
+    proc, port, data_dir = served
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+        health = json.load(response)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=15)
+    token = (data_dir / "token").read_text().strip()
+    assert f"listening on ws://127.0.0.1:{port}/ws" in output
+    assert "Engine: extractive" in output
+    assert f"Pairing token: {token}" in output
+    assert health["engine"]["name"] == "extractive"
+    assert proc.returncode == 0
+
+
+def test_token_prints_the_stored_token(tmp_path: Path) -> None:
+    first = subprocess.run(
+        tiangong("token", "--data-dir", str(tmp_path)),
+        env=environment(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert first == (tmp_path / "token").read_text().strip() and len(first) >= 40
+
+
+def test_serve_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        tiangong("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)),
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "loopback only" in result.stderr
+
+
+def test_summarize_and_ask_stream_in_the_terminal(tmp_path: Path) -> None:
+    page = tmp_path / "trains.html"
+    page.write_text(ARTICLE)
+    data = str(tmp_path / "data")
+    summary = subprocess.run(
+        tiangong(
+            "summarize",
+            str(page),
+            "--engine",
+            "extractive",
+            "--length",
+            "short",
+            "--data-dir",
+            data,
+        ),
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    answer = subprocess.run(
+        tiangong(
+            "ask",
+            str(page),
+            "Where does the sleeper service go?",
+            "--engine",
+            "extractive",
+            "--data-dir",
+            data,
+        ),
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    bullets = [line for line in summary.stdout.splitlines() if line.startswith("- ")]
+    assert len(bullets) == 3 and all(b[2:] in ARTICLE for b in bullets)
+    assert "Home | World" not in summary.stdout
+    assert "Brussels and Prague" in answer.stdout
+    assert "whole, 100% read" in answer.stderr
+
+
+def test_environment_variables_configure_serve(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        tiangong("serve"),
+        env=environment(
+            TIANGONG_PORT=str(port),
+            TIANGONG_ENGINE="extractive",
+            TIANGONG_DATA_DIR=str(tmp_path),
+            TIANGONG_TOKEN="from-env",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=15)
+    assert "Pairing token: from-env" in output and not (tmp_path / "token").exists()
