@@ -9,13 +9,13 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
+from tests.support.offline_models import tiny_llama, tiny_qwen2
 
-from tests.support.offline_models import tiny_llama, tiny_qwen2  # noqa: E402
-from tiangong.engine.transformers_engine import TransformersEngine  # noqa: E402
+from tiangong.engine.transformers_engine import TransformersEngine
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 import torch
+from tests.engine.engine_helpers import ask_job, force_text, run_job
 from transformers import LogitsProcessor
 
-from tests.engine.engine_helpers import ask_job, force_text, run_job
 from tiangong.engine.base import CancelToken, Delta, Finish
 from tiangong.engine.streaming import IncrementalDecoder, StopStringFilter
 from tiangong.engine.transformers_engine import TransformersEngine

@@ -90,11 +90,11 @@ def _train_sentencepiece_tokenizer(vocab: int) -> Any:
         max_sentence_length=1_000_000,
         minloglevel=2,
     )
-    proto = import_protobuf().ModelProto()
+    proto = import_protobuf().ModelProto()  # type: ignore[no-untyped-call]
     proto.ParseFromString(model_file.getvalue())
     pieces = {piece.piece: index for index, piece in enumerate(proto.pieces)}
-    backend = SpmConverter.build_tokenizer_from_spm_proto(proto, pieces)
-    return PreTrainedTokenizerFast(
+    backend = SpmConverter.build_tokenizer_from_spm_proto(proto, pieces)  # type: ignore[no-untyped-call]
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=backend,
         bos_token="<s>",
         eos_token=IM_END,
@@ -124,7 +124,7 @@ def _train_byte_level_tokenizer(vocab: int) -> Any:
         show_progress=False,
     )
     backend.train_from_iterator(corpus_lines(), trainer=trainer)
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=backend,
         eos_token=IM_END,
         pad_token="<|endoftext|>",
@@ -139,8 +139,9 @@ def _save_model(dest: Path, config: Any, tokenizer: Any, seed: int) -> None:
     from transformers import AutoModelForCausalLM, GenerationConfig
 
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.generation_config = GenerationConfig(
+    auto_model: Any = AutoModelForCausalLM  # transformers' loaders are untyped
+    model = auto_model.from_config(config, dtype=torch.float32)
+    model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
         eos_token_id=config.eos_token_id,
         pad_token_id=config.pad_token_id,
         bos_token_id=config.bos_token_id,

@@ -9,6 +9,7 @@ bans only n-grams repeated within the generated part, so quoting the page stays 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
@@ -45,7 +46,7 @@ class GeneratedNgramBan(LogitsProcessor):
         self._seen: list[dict[tuple[int, ...], set[int]]] = []
         self._indexed: list[int] = []
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.FloatTensor:
         while len(self._seen) < input_ids.shape[0]:
             self._seen.append({})
             self._indexed.append(0)
@@ -62,7 +63,7 @@ class GeneratedNgramBan(LogitsProcessor):
             banned = seen.get(tuple(generated[len(generated) - (self.n - 1) :]))
             if banned:
                 scores[row, sorted(banned)] = float("-inf")
-        return scores
+        return cast(torch.FloatTensor, scores)
 
 
 class StopSignal(StoppingCriteria):

@@ -103,9 +103,10 @@ def _convert_gguf(gguf: Path, dest: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    auto_model: Any = AutoModelForCausalLM  # transformers' loaders are untyped
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        quantized = AutoModelForCausalLM.from_pretrained(
+        quantized = auto_model.from_pretrained(
             gguf.parent, gguf_file=gguf.name, dtype=torch.float32
         )
     except Exception as exc:
@@ -115,7 +116,7 @@ def _convert_gguf(gguf: Path, dest: Path) -> None:
     config = quantized.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh = auto_model.from_config(config, dtype=torch.float32)
     fresh.load_state_dict(quantized.state_dict(), strict=True)
     fresh.generation_config = quantized.generation_config
     fresh.save_pretrained(dest)
@@ -128,16 +129,18 @@ def _convert_gguf(gguf: Path, dest: Path) -> None:
 def download_hub_model(hub_id: str, progress: ProgressCallback | None = None) -> Path:
     """Fetch a hub model (or find it in the local hub cache); a terminal bar shows progress."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.utils import tqdm as hub_tqdm
+    from huggingface_hub.utils.tqdm import tqdm as hub_tqdm
 
     class ReportingBar(hub_tqdm):  # type: ignore[misc]
         """The hub's terminal bar, also reporting byte counts to `progress`."""
 
         def update(self, n: float | None = 1) -> bool | None:
-            shown = super().update(n)
-            if progress is not None and self.unit == "B" and self.total:
-                if not str(self.desc).startswith("Downloading bytes"):
-                    progress("download", int(self.n), int(self.total))
+            shown: bool | None = super().update(n)
+            counts_bytes = self.unit == "B" and bool(self.total)
+            # The transfer bar ("Downloading bytes") repeats the reconstruction bar's count.
+            duplicate = str(self.desc).startswith("Downloading")
+            if progress is not None and counts_bytes and not duplicate:
+                progress("download", int(self.n), int(self.total))
             return shown
 
     try:
@@ -210,9 +213,10 @@ def load_model_and_tokenizer(folder: Path, device: str, dtype: Any) -> tuple[Any
     """Load the weights and tokenizer; a chat template is required."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    auto_model: Any = AutoModelForCausalLM  # transformers' loaders are untyped
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+        model = auto_model.from_pretrained(folder, dtype=dtype)
     except Exception as exc:
         raise EngineFailedError(f"could not load the model in {folder.name}: {exc}") from exc
     if not getattr(tokenizer, "chat_template", None):

@@ -417,7 +417,7 @@ class TransformersEngine(Engine):
         sampling = params.temperature > 0
         eos = sorted(self._eos_ids)
         pad = self._tokenizer.pad_token_id
-        return GenerationConfig(
+        return GenerationConfig(  # type: ignore[no-untyped-call]
             max_new_tokens=max_new,
             min_new_tokens=min(params.min_tokens, max_new) if params.min_tokens > 0 else None,
             do_sample=sampling,
