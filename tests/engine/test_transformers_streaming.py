@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
+from typing import cast
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ from transformers import LogitsProcessor
 from tiangong.engine.base import CancelToken, Delta, Finish
 from tiangong.engine.streaming import IncrementalDecoder, StopStringFilter
 from tiangong.engine.transformers_engine import TransformersEngine
-from tiangong.errors import EngineFailedError
+from tiangong.errors import EngineFailedError, TooLargeError
 
 CHINESE_AND_EMOJI = "北京欢迎你！天宫 🦄🎉 好的 ok 👍🏽 再见。"
 LONG_PROMPT = " ".join(["The committee met on Tuesday to discuss the new budget."] * 120)
@@ -210,3 +212,34 @@ async def test_jobs_from_two_tasks_both_complete(llama: TransformersEngine) -> N
         run_job(llama, ask_job("Two.", max_tokens=8, min_tokens=8)),
     )
     assert first.finish.completion_tokens == second.finish.completion_tokens == 8
+
+
+async def test_a_prompt_beyond_the_context_is_too_large(llama: TransformersEngine) -> None:
+    job = ask_job(LONG_PROMPT * 3, max_tokens=10)
+    assert llama.count_prompt_tokens(job.messages) > llama.context_tokens
+    with pytest.raises(TooLargeError, match="tokens"):
+        await run_job(llama, job)
+    after = await run_job(llama, ask_job("Short one.", max_tokens=3, min_tokens=3))
+    assert after.finish.completion_tokens == 3
+
+
+async def test_an_abandoned_stream_frees_the_worker_for_the_next_job(
+    llama: TransformersEngine,
+) -> None:
+    forwards: list[int] = []
+    hook = llama._model.register_forward_pre_hook(lambda module, args: forwards.append(1))
+    try:
+        stream = cast(
+            AsyncGenerator[Delta | Finish, None],
+            llama.stream(ask_job("Keep going.", max_tokens=3000, min_tokens=3000), CancelToken()),
+        )
+        async for item in stream:
+            assert isinstance(item, Delta)
+            break
+        await stream.aclose()  # the caller walked away
+        after = await run_job(llama, ask_job("Next.", max_tokens=4, min_tokens=4))
+    finally:
+        hook.remove()
+    assert after.finish.finish_reason == "length"
+    # The abandoned job stopped at its next step instead of running 3000 of them.
+    assert len(forwards) < 100

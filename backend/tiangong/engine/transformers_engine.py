@@ -73,6 +73,11 @@ class _Done:
 Emit = Callable[[Delta | _Done], None]
 
 
+def _retrieve_exception(future: asyncio.Future[Finish]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class _TokenSink(BaseStreamer):
     """Receives each generated id from `generate` and emits whole-character deltas."""
 
@@ -297,6 +302,9 @@ class TransformersEngine(Engine):
             finish = await future
         finally:
             abandoned.set()
+            # A caller that walked away never awaits the worker: keep its error out of
+            # asyncio's "exception was never retrieved" noise (it is logged already).
+            future.add_done_callback(_retrieve_exception)
         yield finish
 
     def _generate(
