@@ -283,17 +283,19 @@ async def test_overload_is_refused_at_once_with_a_retryable_error(tmp_path: Path
     slow = FakeScript(pieces=["w "] * 100, delay=0.02, max_concurrency=1)
     async with run_server(tmp_path, serve_with=FakeEngine(slow), max_queue=1) as server:
         async with client(server.ws_url) as c:
-            # Plain-text pages skip extraction, so the three reach the queue in order.
             text_page = {"url": "https://example.com/t", "text": "Some words to summarize."}
-            for rid in ("r1", "r2", "r3"):
-                await c.send({"type": "summarize", "id": rid, "page": text_page})
+            await c.send({"type": "summarize", "id": "r1", "page": text_page})
+            await c.next_of("delta")  # r1 holds the only slot
+            await c.send({"type": "summarize", "id": "r2", "page": text_page})
+            queued = await c.next_of("progress")  # r2 fills the queue
+            await c.send({"type": "summarize", "id": "r3", "page": text_page})
             r3 = await c.until_end("r3")
             for rid in ("r1", "r2"):
                 await c.send({"type": "cancel", "id": rid})
             r2 = await c.until_end("r2")
             r1 = await c.until_end("r1")
     assert r3[-1]["code"] == "overloaded" and r3[-1]["retryable"] is True
-    assert any(f["type"] == "progress" and f["stage"] == "queued" for f in r2)
+    assert queued["id"] == "r2" and queued["stage"] == "queued" and queued["total"] == 1
     assert r1[-1]["finish_reason"] == "cancelled" and r2[-1]["finish_reason"] == "cancelled"
 
 
