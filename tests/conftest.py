@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from tiangong.engine.base import Engine
-from tiangong.server.app import create_app
+from tiangong.server.app import create_app, start_site
 from tiangong.settings import Settings
 
 TOKEN = "test-token-0123456789"
@@ -60,10 +60,7 @@ async def run_server(
         Settings(engine="fake", data_dir=data_dir, token=TOKEN, port=free_port()), **overrides
     )
     app = create_app(settings, engine=serve_with)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", settings.port)
-    await site.start()
+    runner = await start_site(app)
     try:
         yield RunningServer(app, settings)
     finally:

@@ -151,16 +151,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def serve(settings: Settings) -> None:
-    from aiohttp import web
-
-    from tiangong.server.app import create_app
+    from tiangong.server.app import create_app, start_site
     from tiangong.server.keys import HOST_KEY, TOKEN_KEY
 
+    if settings.token and "--token" in " ".join(sys.argv):
+        log.warning(
+            "--token is visible to other local users in the process list; prefer the stored "
+            "token or TIANGONG_TOKEN"
+        )
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=10.0)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
+    runner = await start_site(app)
     host = app[HOST_KEY]
     info = host.info()
     print(

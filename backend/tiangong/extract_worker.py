@@ -10,7 +10,10 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import resource
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
@@ -25,10 +28,18 @@ log = logging.getLogger(__name__)
 WORKER_MEMORY_BYTES = 2 * 1024**3
 
 
-def _limit_memory(limit: int) -> None:
+def _init_worker(limit: int, parent: int) -> None:
     with contextlib.suppress(ValueError, OSError):  # a platform without RLIMIT_AS
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # A service killed with SIGKILL cannot stop its workers: they leave on their own.
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     import tiangong.extract  # noqa: F401 - import once per worker, not per page
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _extract(html: str, url: str | None, selection: str | None) -> Article:
@@ -54,8 +65,8 @@ class ExtractionWorker:
             self._pool = ProcessPoolExecutor(
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_limit_memory,
-                initargs=(WORKER_MEMORY_BYTES,),
+                initializer=_init_worker,
+                initargs=(WORKER_MEMORY_BYTES, os.getpid()),
             )
         return self._pool
 

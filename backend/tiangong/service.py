@@ -243,6 +243,18 @@ class Service:
 
     async def history(self, req: History) -> dict[str, Any]:
         frame: dict[str, Any] = {"type": "history", "id": req.id}
+        if req.request_id is not None:
+            conv_id = await self.store.run(
+                self.store.conversation_of_request, req.request_id, req.conversation_id
+            )
+            if conv_id is None:
+                raise BadRequestError(f"no stored answer for request {req.request_id!r}")
+            conv = await self.store.run(self.store.get_conversation, conv_id)
+            turns = await self.store.run(self.store.turns, conv_id)
+            assert conv is not None
+            frame["conversation"] = conv.summary()
+            frame["turns"] = [t.to_wire() for t in turns if t.request_id == req.request_id]
+            return frame
         if req.conversation_id is None:
             convs = await self.store.run(self.store.list_conversations, req.limit)
             frame["conversations"] = [c.summary() for c in convs]

@@ -43,6 +43,14 @@ class Settings:
     frame_bytes: int = 64 * 1024
     # Seconds one page may take to extract before the request fails with too_large.
     extract_timeout: float = 10.0
+    # A client that does not take a frame within this many seconds is treated as gone.
+    send_timeout: float = 10.0
+    # WebSocket ping interval; a peer that misses a pong is closed.
+    heartbeat: float = 20.0
+    # Seconds a new WebSocket may take to send a valid hello.
+    hello_timeout: float = 10.0
+    # Seconds an HTTP connection may sit idle (also one that never sends a request).
+    idle_timeout: float = 15.0
     log_level: str = "info"
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -109,6 +110,26 @@ def parse_json(data: str | bytes) -> Any:
     return value
 
 
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def decode_client_frame(data: str | bytes, limits: FrameLimits | None = None) -> ClientMessage:
     limits = limits or FrameLimits()
     size = (
@@ -122,6 +143,11 @@ def decode_client_frame(data: str | bytes, limits: FrameLimits | None = None) ->
     if not isinstance(value, dict):
         raise BadRequestError("a frame must be a JSON object with a 'type' field")
     request_id = _request_id(value)
+    # An escaped lone surrogate ("\\ud800") is valid JSON but not valid text.
+    if isinstance(data, str) and _ESCAPED_SURROGATE.search(data) and _has_lone_surrogate(value):
+        raise BadRequestError(
+            "a string holds a lone UTF-16 surrogate (not valid Unicode)", request_id=request_id
+        )
     kind = value.get("type")
     if kind is None:
         raise BadRequestError("the frame has no 'type' field", request_id=request_id)

@@ -99,6 +99,7 @@ class History:
     id: str
     conversation_id: str | None = None
     limit: int = 50
+    request_id: str | None = None
 
 
 Request = Summarize | Ask | Rewrite
@@ -135,5 +136,7 @@ def message_from_wire(data: dict[str, Any]) -> ClientMessage:
     if kind == "cancel":
         return Cancel(data["id"])
     if kind == "history":
-        return History(data["id"], data.get("conversation_id"), data.get("limit", 50))
+        return History(
+            data["id"], data.get("conversation_id"), data.get("limit", 50), data.get("request_id")
+        )
     raise ValueError(f"no message type {kind!r}")  # unreachable after validation

@@ -35,6 +35,21 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 3.0
 
 
+async def start_site(app: web.Application) -> web.AppRunner:
+    """Listen as configured; the caller awaits `runner.cleanup()` to shut down gracefully."""
+    settings = app[SETTINGS_KEY]
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        # aiohttp keeps idle (and never-used) connections for about an hour by default.
+        keepalive_timeout=settings.idle_timeout,
+        shutdown_timeout=SHUTDOWN_GRACE * 2 + 1,
+    )
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    return runner
+
+
 def create_app(settings: Settings, *, engine: Engine | None = None) -> web.Application:
     """`engine` serves instead of loading the configured one (tests inject a fake here)."""
     app = web.Application(

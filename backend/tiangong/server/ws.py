@@ -34,10 +34,6 @@ from tiangong.server.keys import (
 
 log = logging.getLogger(__name__)
 
-# A client that does not take a frame within this many seconds is treated as gone.
-SEND_TIMEOUT = 10.0
-HEARTBEAT = 20.0
-
 
 class Connection:
     def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
@@ -54,6 +50,7 @@ class Connection:
         )
         self.cancels: dict[str, CancelToken] = {}
         self._send_lock = asyncio.Lock()
+        self._send_timeout = settings.send_timeout
 
     def welcome(self) -> dict[str, Any]:
         settings = self.app[SETTINGS_KEY]
@@ -74,7 +71,7 @@ class Connection:
             return
         async with self._send_lock:
             try:
-                await asyncio.wait_for(self.ws.send_str(encode_frame(frame)), SEND_TIMEOUT)
+                await asyncio.wait_for(self.ws.send_str(encode_frame(frame)), self._send_timeout)
             except (TimeoutError, ConnectionError):
                 log.info("a client stopped reading; closing its connection")
                 self.cancel_all()
@@ -115,6 +112,11 @@ class Connection:
             self.cancels.pop(message.id, None)
             self.session.finished(message.id)
 
+    def close_unless_greeted(self) -> None:
+        if not self.session.authenticated and not self.ws.closed:
+            log.info("closing a connection that sent no hello in time")
+            self._spawn(self.ws.close(code=1008, message=b"no hello"))
+
     def cancel_all(self) -> None:
         for token in self.cancels.values():
             token.cancel()
@@ -131,7 +133,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(
         # aiohttp closes with 1009 (message too big) past this size.
         max_msg_size=settings.page_frame_bytes,
-        heartbeat=HEARTBEAT,
+        heartbeat=settings.heartbeat,
         # No permessage-deflate: nothing to gain on loopback, and no compression bombs.
         compress=False,
     )
@@ -140,6 +142,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     connections = request.app[CONNECTIONS_KEY]
     connections.add(conn)
     unsubscribe = request.app[HOST_KEY].subscribe(conn.push_status)
+    hello_timer = asyncio.get_running_loop().call_later(
+        settings.hello_timeout, conn.close_unless_greeted
+    )
     try:
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -150,6 +155,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 break
     finally:
         # A vanished client's answers stop at the next token and free their slot.
+        hello_timer.cancel()
         conn.cancel_all()
         unsubscribe()
         connections.discard(conn)

@@ -180,6 +180,19 @@ class HistoryStore:
             for row in rows
         ]
 
+    def conversation_of_request(
+        self, request_id: str, conversation_id: str | None = None
+    ) -> str | None:
+        """The conversation holding the newest turn of this request id."""
+        query = "SELECT conversation_id FROM turns WHERE request_id = ?"
+        args: tuple[str, ...] = (request_id,)
+        if conversation_id is not None:
+            query += " AND conversation_id = ?"
+            args += (conversation_id,)
+        with self._lock:
+            row = self._db.execute(query + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        return str(row[0]) if row else None
+
     def integrity_check(self) -> str:
         with self._lock:
             return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
