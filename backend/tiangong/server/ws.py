@@ -40,6 +40,7 @@ class Connection:
         app = request.app
         settings = app[SETTINGS_KEY]
         self.app = app
+        self.request = request
         self.ws = ws
         self.limits = FrameLimits(settings.page_frame_bytes, settings.frame_bytes)
         self.session = Session(
@@ -73,9 +74,12 @@ class Connection:
             try:
                 await asyncio.wait_for(self.ws.send_str(encode_frame(frame)), self._send_timeout)
             except (TimeoutError, ConnectionError):
-                log.info("a client stopped reading; closing its connection")
+                log.info("a client stopped reading; dropping its connection")
                 self.cancel_all()
-                await self.ws.close(code=1011, message=b"send timeout")
+                # A close handshake would wait on the same full buffer: drop the socket.
+                transport = self.request.transport
+                if transport is not None:
+                    transport.abort()
 
     def push_status(self, frame: dict[str, Any]) -> None:
         if self.session.authenticated and not self.ws.closed:
