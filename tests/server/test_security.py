@@ -135,3 +135,18 @@ def test_an_explicit_token_wins_and_is_not_written(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, token="given")
     assert settings.pairing_token() == "given"
     assert not (tmp_path / "token").exists()
+
+
+async def test_the_token_never_reaches_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    async with run_server(tmp_path, serve_with=FakeEngine()) as server:
+        async with client(server.ws_url) as c:
+            await c.request(
+                {"type": "summarize", "id": "s", "page": {"url": "u", "text": "Some text."}}
+            )
+        async with client(server.ws_url, hello=False) as c:
+            await c.hello(TOKEN + "-wrong")
+    assert caplog.records  # the server did log
+    assert TOKEN not in caplog.text
