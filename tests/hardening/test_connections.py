@@ -137,3 +137,11 @@ async def test_a_dropped_answer_can_be_recovered_after_reconnecting(tmp_path: Pa
     assert [t["role"] for t in turns] == ["user", "assistant"]
     assert turns[1]["status"] == "incomplete" and turns[1]["finish_reason"] == "cancelled"
     assert turns[1]["text"].startswith(seen) and len(turns[1]["text"]) < len("word ") * 400
+
+
+async def test_compression_is_never_negotiated(tmp_path: Path) -> None:
+    async with run_server(tmp_path, serve_with=FakeEngine()) as server:
+        # websockets offers permessage-deflate by default; the server must decline it.
+        async with connect(server.ws_url) as ws:
+            assert ws.protocol.extensions == []
+            assert "permessage-deflate" not in str(ws.response.headers)  # type: ignore[union-attr]
