@@ -43,16 +43,27 @@ CHROMIUM = next((p for p in CHROMIUM_CANDIDATES if p and Path(p).exists()), None
 
 try:
     from playwright.sync_api import BrowserContext, Page, Worker, sync_playwright
-except ImportError:  # pragma: no cover - depends on the machine
-    sync_playwright = None
 
-if CHROMIUM is None or sync_playwright is None:
+    HAVE_PLAYWRIGHT = True
+except ImportError:  # pragma: no cover - depends on the machine
+    HAVE_PLAYWRIGHT = False
+
+if CHROMIUM is None or not HAVE_PLAYWRIGHT:
     pytest.skip(
         "end-to-end tests need Chromium (apt-get install chromium; or set TIANGONG_CHROMIUM) "
         "and Playwright for Python",
         allow_module_level=True,
     )
 
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 # Answers stream in well under this; a wait this long means something is broken.
 WAIT_MS = 20_000
 
@@ -145,7 +156,7 @@ class Pages:
         pages = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 body = pages.routes.get(self.path.split("?")[0])
                 if body is None:
                     self.send_error(404)
@@ -240,9 +251,8 @@ def browser_session() -> Iterator[Browser]:
             args=[
                 f"--disable-extensions-except={EXTENSION}",
                 f"--load-extension={EXTENSION}",
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ],  # fmt: skip
+                *CHROMIUM_FLAGS,
+            ],
             viewport={"width": 360, "height": 720},
         )
         # Test pages come from loopback; nothing else is reachable, so fail it fast.
