@@ -53,7 +53,7 @@ export class StatusView {
   update(status) {
     const { state, line, detail } = describeStatus(status);
     this.root.dataset.state = state;
-    this.root.title = status.url ?? '';
+    this.root.title = status.url ? `${line} (${status.url})` : line;
     document.body.dataset.connection = status.state;
     this.text.textContent = line;
     this.detail.hidden = !detail;
