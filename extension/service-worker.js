@@ -13,6 +13,8 @@ import { RequestBook } from './lib/request-book.js';
 import { loadSettings } from './lib/settings.js';
 
 const SNAPSHOT_KEY = 'requestBook';
+// When this worker started: a panel shows it, so a restart is visible (and testable).
+const STARTED_AT = Date.now();
 const ports = new Set(); // { port, tabId }
 
 function broadcast(tabId, message) {
@@ -21,16 +23,23 @@ function broadcast(tabId, message) {
   }
 }
 
+// The book goes to storage.session (kept across worker restarts, gone with the browser):
+// at once when an answer ends, at most every 250 ms while one streams.
 let saveTimer = null;
-function saveSoon() {
+function saveNow() {
   clearTimeout(saveTimer);
-  saveTimer = setTimeout(() => api.storage.session?.set({ [SNAPSHOT_KEY]: book.snapshot() }).catch(() => {}), 250);
+  saveTimer = null;
+  api.storage.session?.set({ [SNAPSHOT_KEY]: book.snapshot() }).catch(() => {});
+}
+function saveSoon() {
+  saveTimer ??= setTimeout(saveNow, 250);
 }
 
 const book = new RequestBook({
   onChange: (record) => {
     broadcast(record.tabId, { event: 'request', request: record });
-    saveSoon();
+    if (record.state === 'streaming') saveSoon();
+    else saveNow();
   },
   onDelta: (record, text) => {
     broadcast(record.tabId, { event: 'delta', id: record.id, text });
@@ -111,7 +120,7 @@ const handlers = {
   async attach(entry, msg) {
     entry.tabId = msg.tabId ?? null;
     connection.connectNow();
-    return { event: 'snapshot', tabId: entry.tabId, thread: book.view(entry.tabId), status: connection.status, sidebar: sidebarKind() };
+    return { event: 'snapshot', tabId: entry.tabId, thread: book.view(entry.tabId), status: connection.status, sidebar: sidebarKind(), workerStarted: STARTED_AT };
   },
   async summarize(entry, msg) {
     return { event: 'started', id: await assistant.summarize(msg.tabId, msg.options) };

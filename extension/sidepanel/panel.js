@@ -63,6 +63,7 @@ function receive(msg) {
   switch (msg.event) {
     case 'snapshot':
       if (String(msg.tabId) === String(tabId)) thread.reset(msg.thread);
+      if (msg.workerStarted) document.body.dataset.workerStarted = String(msg.workerStarted);
       status.update(msg.status);
       break;
     case 'status':

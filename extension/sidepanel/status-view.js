@@ -1,7 +1,7 @@
 // The status line: connected / connecting / server not running / which engine and model
 // serve / model loading progress, and the pairing card when there is no (valid) token.
 
-function inlineCode(element, text) {
+export function inlineCode(element, text) {
   // Backquoted parts of a status message (commands) show as code; the rest stays text.
   element.replaceChildren();
   text.split(/(`[^`]+`)/).forEach((part) => {

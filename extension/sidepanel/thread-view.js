@@ -3,6 +3,7 @@
 // shows records the service worker owns; every action goes back to it through `act`.
 
 import { renderAnswer } from '../lib/sanitize.js';
+import { inlineCode } from './status-view.js';
 
 const PROGRESS_WORDS = {
   queued: 'Waiting for the model',
@@ -136,7 +137,7 @@ export class ThreadView {
     card.progress.hidden = !card.progress.textContent;
     renderAnswer(card.body, record.text, { format: record.format });
     card.error.hidden = record.state !== 'error';
-    card.error.textContent = record.state === 'error' ? record.error?.message ?? 'The answer failed.' : '';
+    inlineCode(card.error, record.state === 'error' ? record.error?.message ?? 'The answer failed.' : '');
     const notes = [];
     if (record.finishReason === 'cancelled') notes.push('Stopped.');
     if (record.finishReason === 'length') notes.push('The answer reached its length limit.');
