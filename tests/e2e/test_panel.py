@@ -205,3 +205,27 @@ def test_hostile_model_output_is_shown_as_text_and_links_open_safely(
     assert link.get_attribute("target") == "_blank"
     assert "noopener" in (link.get_attribute("rel") or "")
     assert_nothing_ran(panel)
+
+
+def test_the_summarize_shortcut_streams_into_a_panel_opened_later(
+    browser: Browser, pages: Pages, start_service
+) -> None:
+    # Opera destroys a closed panel and cannot open one itself: a panel opened (or reopened)
+    # while an answer streams must pick it up where it is.
+    pieces = [f"point{i} " for i in range(40)]
+    service = start_service("fake", pieces=pieces, delay=0.05)
+    browser.configure(service)
+    _page, tab = browser.open_page(pages.add("/later.html", "<html lang=en><p>Text.</p>"))
+    browser.worker().evaluate(
+        "async (tabId) => chrome.commands.onCommand.dispatch("
+        "'summarize-page', await chrome.tabs.get(tabId))",
+        tab,
+    )
+    first = browser.open_panel(tab)
+    request_id = wait_request(first, "streaming")
+    first.close()
+    again = browser.open_panel(tab)
+    assert wait_request(again, ("streaming", "done")) == request_id
+    wait_request(again, "done")
+    assert answer(again, request_id).inner_text().startswith("point0 point1")
+    assert "point39" in answer(again, request_id).inner_text()
