@@ -8,6 +8,7 @@ fresh tabs and points the extension at its own service through the options page.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -41,19 +42,26 @@ CHROMIUM_CANDIDATES = [
 ]
 CHROMIUM = next((p for p in CHROMIUM_CANDIDATES if p and Path(p).exists()), None)
 
-try:
-    from playwright.sync_api import BrowserContext, Page, Worker, sync_playwright
+HAVE_PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
+SKIP_REASON = (
+    None
+    if CHROMIUM and HAVE_PLAYWRIGHT
+    else "end-to-end tests need Chromium (apt-get install chromium, or set TIANGONG_CHROMIUM) "
+    "and Playwright for Python"
+)
 
-    HAVE_PLAYWRIGHT = True
-except ImportError:  # pragma: no cover - depends on the machine
-    HAVE_PLAYWRIGHT = False
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, Page, Worker
 
-if CHROMIUM is None or not HAVE_PLAYWRIGHT:
-    pytest.skip(
-        "end-to-end tests need Chromium (apt-get install chromium; or set TIANGONG_CHROMIUM) "
-        "and Playwright for Python",
-        allow_module_level=True,
-    )
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SKIP_REASON is None:
+        return
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
+
 
 CHROMIUM_FLAGS = (
     "--no-sandbox",
@@ -129,8 +137,11 @@ class Service:
         self.process = None
 
 
+StartService = Callable[..., Service]
+
+
 @pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+def start_service(tmp_path: Path) -> Iterator[StartService]:
     started: list[Service] = []
 
     def start(engine: str = "extractive", **script: Any) -> Service:
@@ -241,6 +252,8 @@ class Browser:
 
 @pytest.fixture(scope="session")
 def browser_session() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
     OUTPUT.mkdir(exist_ok=True)
     profile = tempfile.mkdtemp(prefix="tiangong-e2e-")
     with sync_playwright() as p:

@@ -3,6 +3,8 @@ service worker that the browser stops."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from tests.e2e.conftest import (
@@ -11,24 +13,28 @@ from tests.e2e.conftest import (
     WAIT_MS,
     Browser,
     Pages,
+    StartService,
     answer,
     wait_connected,
     wait_request,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.e2e
 
 SIMPLE = "<html lang=en><title>Simple</title><article><p>The bridge opened in 1932.</p></article>"
 
 
-def wait_connection(panel, state: str) -> None:
+def wait_connection(panel: Page, state: str) -> None:
     panel.wait_for_function(
         "(state) => document.body.dataset.connection === state", arg=state, timeout=WAIT_MS
     )
 
 
 def test_first_run_explains_pairing_and_the_token_pairs(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     service = start_service("extractive")
     options = browser.context.new_page()
@@ -57,7 +63,7 @@ def test_first_run_explains_pairing_and_the_token_pairs(
 
 
 def test_server_down_says_how_to_start_it_and_reconnects_when_it_is_back(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     service = start_service("extractive")
     browser.configure(service)
@@ -87,7 +93,7 @@ def test_server_down_says_how_to_start_it_and_reconnects_when_it_is_back(
 
 
 def test_a_stopped_service_worker_comes_back_connected_with_the_answers_kept(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     service = start_service("extractive")
     browser.configure(service)

@@ -3,17 +3,23 @@ conversation history, Stop, and untrusted text that tries to become HTML."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from tests.e2e.conftest import (
     OUTPUT,
     Browser,
     Pages,
+    StartService,
     answer,
     bench_page,
     wait_connected,
     wait_request,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +27,7 @@ TITAN = "359fee228518d55b921194561e9ca88e428df81940246f8fac7a75398377daea"
 
 
 def test_summarize_a_real_article_follow_up_and_find_it_in_history(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     service = start_service("extractive")
     browser.configure(service)
@@ -70,7 +76,7 @@ def test_summarize_a_real_article_follow_up_and_find_it_in_history(
 
 
 def test_a_citation_scrolls_the_page_to_its_quote_and_highlights_it(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     service = start_service("extractive")
     browser.configure(service)
@@ -107,7 +113,7 @@ def test_a_citation_scrolls_the_page_to_its_quote_and_highlights_it(
 
 
 def test_stop_ends_the_answer_at_once_and_the_next_question_still_works(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     pieces = [f"word{i} " for i in range(200)]
     service = start_service("fake", pieces=pieces, delay=0.05)
@@ -153,7 +159,7 @@ third way in, aimed at anything that turns model output into links.</p>
 </article></body></html>"""
 
 
-def assert_nothing_ran(panel) -> None:
+def assert_nothing_ran(panel: Page) -> None:
     assert panel.evaluate("() => document.body.dataset.pwned") is None
     assert panel.locator("[data-testid=answer] img, [data-testid=answer] script").count() == 0
     handlers = "[data-testid=answer] [onerror], [data-testid=answer] [onclick]"
@@ -162,7 +168,7 @@ def assert_nothing_ran(panel) -> None:
 
 
 def test_a_hostile_page_cannot_inject_html_or_script_into_the_answer(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     service = start_service("extractive")
     browser.configure(service)
@@ -178,7 +184,7 @@ def test_a_hostile_page_cannot_inject_html_or_script_into_the_answer(
 
 
 def test_hostile_model_output_is_shown_as_text_and_links_open_safely(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     pieces = [
         '<img src=x onerror="document.body.dataset.pwned=1"> ',
@@ -208,7 +214,7 @@ def test_hostile_model_output_is_shown_as_text_and_links_open_safely(
 
 
 def test_the_summarize_shortcut_streams_into_a_panel_opened_later(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     # Opera destroys a closed panel and cannot open one itself: a panel opened (or reopened)
     # while an answer streams must pick it up where it is.
@@ -229,3 +235,25 @@ def test_the_summarize_shortcut_streams_into_a_panel_opened_later(
     wait_request(again, "done")
     assert answer(again, request_id).inner_text().startswith("point0 point1")
     assert "point39" in answer(again, request_id).inner_text()
+
+
+def test_a_page_over_the_frame_limit_is_trimmed_of_scripts_and_styles_and_still_answered(
+    browser: Browser, pages: Pages, start_service: StartService
+) -> None:
+    service = start_service("extractive")
+    browser.configure(service)
+    bulk = "x" * (9 * 1024 * 1024)  # over the service's 8 MiB page-frame limit
+    html = (
+        f"<html lang=en><head><title>Big</title><style>/*{bulk[:1024]}*/</style></head><body>"
+        f"<script>window.bulk = '{bulk}';</script><article><h1>Harbour</h1>"
+        "<p>The new harbour wall is four kilometres long and took six years to build.</p>"
+        "<p>Ships can now dock in any weather, the port authority said.</p></article></body></html>"
+    )
+    _page, tab = browser.open_page(pages.add("/big.html", html))
+    panel = browser.open_panel(tab)
+    wait_connected(panel)
+    panel.get_by_test_id("summarize").click()
+    card = answer(panel, wait_request(panel, ("done", "error")))
+    assert card.get_attribute("data-state") == "done", card.inner_text()
+    assert "harbour wall" in card.inner_text()
+    assert "scripts, styles and images were left out" in card.inner_text()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Browser, Pages, answer, wait_connected, wait_request
+from tests.e2e.conftest import Browser, Pages, StartService, answer, wait_connected, wait_request
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ CLICK_MENU = """async ([menuItemId, tabId, selectionText]) => {
 
 
 def test_rewrite_a_selection_in_a_textarea_and_replace_it(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     service = start_service("fake", pieces=REWRITTEN, delay=0.02)
     browser.configure(service)
@@ -85,7 +85,7 @@ def test_rewrite_a_selection_in_a_textarea_and_replace_it(
 
 
 def test_explain_a_selection_answers_in_the_sidebar(
-    browser: Browser, pages: Pages, start_service
+    browser: Browser, pages: Pages, start_service: StartService
 ) -> None:
     service = start_service("fake", echo=True)
     browser.configure(service)
