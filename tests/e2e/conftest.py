@@ -266,7 +266,7 @@ def browser_session() -> Iterator[Browser]:
                 f"--load-extension={EXTENSION}",
                 *CHROMIUM_FLAGS,
             ],
-            viewport={"width": 360, "height": 720},
+            viewport={"width": 320, "height": 720},
         )
         # Test pages come from loopback; nothing else is reachable, so fail it fast.
         context.route(
