@@ -1,0 +1,199 @@
+// Every answer the extension asked for, and which tab's conversation it belongs to. It lives in
+// the service worker, so a panel that was closed (Opera destroys closed panels) or reopened
+// re-attaches to an answer still streaming; snapshots survive a service-worker restart.
+// Pure state: frames and user actions in, change notifications out; no browser APIs.
+
+export const RequestState = Object.freeze({ STREAMING: 'streaming', DONE: 'done', ERROR: 'error' });
+
+// Kinds whose conversation the next question in the same tab continues.
+const CONVERSATION_KINDS = new Set(['summarize', 'ask', 'explain', 'summarize-selection']);
+const KEEP_PER_THREAD = 50;
+
+export class RequestBook {
+  /** `onChange(record)` after every change but deltas; `onDelta(record, text)` per delta. */
+  constructor({ onChange = () => {}, onDelta = () => {} } = {}) {
+    this.onChange = onChange;
+    this.onDelta = onDelta;
+    this.records = new Map();
+    this.threads = new Map();
+  }
+
+  thread(tabId) {
+    const key = String(tabId);
+    let thread = this.threads.get(key);
+    if (!thread) {
+      thread = { conversationId: null, url: null, ids: [] };
+      this.threads.set(key, thread);
+    }
+    return thread;
+  }
+
+  /** A new request: `replaces` puts it where an earlier answer was (Regenerate, Retry). */
+  create({ id, kind, tabId, label, params, format = 'markdown', target = null, replaces = null }) {
+    const record = {
+      id, kind, tabId, label, params, format, target,
+      state: RequestState.STREAMING, text: '', citations: [], progress: null,
+      conversationId: null, page: null, error: null, finishReason: null, notice: null, replaces,
+      createdAt: Date.now(),
+    };
+    this.records.set(id, record);
+    const thread = this.thread(tabId);
+    const at = replaces ? thread.ids.indexOf(replaces) : -1;
+    if (at >= 0) {
+      thread.ids[at] = id;
+      this.records.delete(replaces);
+    } else {
+      thread.ids.push(id);
+      for (const old of thread.ids.splice(0, Math.max(0, thread.ids.length - KEEP_PER_THREAD))) this.records.delete(old);
+    }
+    this.onChange(record);
+    return record;
+  }
+
+  get(id) {
+    return this.records.get(id);
+  }
+
+  /** Applies one request frame from the server; frames for unknown ids are ignored. */
+  apply(frame) {
+    const record = this.records.get(frame.id);
+    if (!record) return;
+    const conversation = frame.conversation_id;
+    if (conversation && CONVERSATION_KINDS.has(record.kind)) {
+      record.conversationId = conversation;
+      const thread = this.thread(record.tabId);
+      if (thread.ids.at(-1) === record.id || !thread.conversationId) {
+        thread.conversationId = conversation;
+        if (frame.page?.url) thread.url = frame.page.url;
+      }
+    } else if (conversation) {
+      record.conversationId = conversation;
+    }
+    // After Stop the answer is final on screen; late frames only update bookkeeping.
+    if (record.state !== RequestState.STREAMING) return;
+    switch (frame.type) {
+      case 'start':
+        record.page = frame.page;
+        record.progress = null;
+        break;
+      case 'progress':
+        record.progress = { stage: frame.stage, done: frame.done, total: frame.total };
+        break;
+      case 'delta':
+        record.progress = null;
+        record.text += frame.text;
+        this.onDelta(record, frame.text);
+        return;
+      case 'citation':
+        record.citations = [...record.citations.filter((c) => c.n !== frame.n), { n: frame.n, quote: frame.quote }].sort((a, b) => a.n - b.n);
+        break;
+      case 'done':
+        record.state = RequestState.DONE;
+        record.finishReason = frame.finish_reason;
+        record.progress = null;
+        break;
+      case 'error':
+        record.state = RequestState.ERROR;
+        record.error = { code: frame.code, message: frame.message, retryable: frame.retryable };
+        record.progress = null;
+        break;
+      default:
+        return;
+    }
+    this.onChange(record);
+  }
+
+  /** Stop pressed: the answer ends now, whatever the server still sends. */
+  stop(id) {
+    const record = this.records.get(id);
+    if (!record || record.state !== RequestState.STREAMING) return false;
+    record.state = RequestState.DONE;
+    record.finishReason = 'cancelled';
+    record.progress = null;
+    this.onChange(record);
+    return true;
+  }
+
+  fail(id, { code = 'failed', message, retryable = true }) {
+    const record = this.records.get(id);
+    if (!record || record.state !== RequestState.STREAMING) return;
+    record.state = RequestState.ERROR;
+    record.error = { code, message, retryable };
+    record.progress = null;
+    this.onChange(record);
+  }
+
+  /** The socket dropped: answers in flight will never finish. */
+  connectionLost() {
+    for (const record of this.records.values()) {
+      if (record.state === RequestState.STREAMING && record.sent) {
+        this.fail(record.id, { code: 'connection_lost', message: 'The connection to the service was lost before the answer finished.' });
+      }
+    }
+  }
+
+  markSent(id) {
+    const record = this.records.get(id);
+    if (record) record.sent = true;
+  }
+
+  note(id, notice) {
+    const record = this.records.get(id);
+    if (!record) return;
+    record.notice = notice;
+    this.onChange(record);
+  }
+
+  newConversation(tabId) {
+    this.threads.set(String(tabId), { conversationId: null, url: null, ids: [] });
+  }
+
+  /** Shows a stored conversation (from `history`) as this tab's thread. */
+  restoreConversation(tabId, conversation, turns) {
+    this.newConversation(tabId);
+    const thread = this.thread(tabId);
+    Object.assign(thread, { conversationId: conversation.id, url: conversation.url || null });
+    let pendingUser = null;
+    turns.forEach((turn, i) => {
+      if (turn.role === 'user') {
+        pendingUser = turn;
+        return;
+      }
+      const id = `${conversation.id}:${turn.request_id ?? i}`;
+      const record = {
+        id, kind: turn.kind, tabId, label: pendingUser?.text ?? '', params: null, format: 'markdown', target: null,
+        state: turn.status === 'incomplete' && turn.finish_reason === 'error' ? RequestState.ERROR : RequestState.DONE,
+        text: turn.text, citations: turn.citations ?? [], progress: null, conversationId: conversation.id,
+        page: null, finishReason: turn.finish_reason ?? 'stop', notice: null, restored: true,
+        error: turn.finish_reason === 'error' ? { code: 'incomplete', message: 'This answer broke off.', retryable: false } : null,
+        createdAt: Date.parse(turn.created_at) || Date.now(),
+      };
+      this.records.set(id, record);
+      thread.ids.push(id);
+      pendingUser = null;
+    });
+  }
+
+  view(tabId) {
+    const thread = this.thread(tabId);
+    return { conversationId: thread.conversationId, url: thread.url, requests: thread.ids.map((id) => this.records.get(id)).filter(Boolean) };
+  }
+
+  snapshot() {
+    return { records: [...this.records.values()], threads: [...this.threads.entries()] };
+  }
+
+  /** Loads a snapshot after a restart: answers that were streaming were cut off by it. */
+  load(snapshot) {
+    if (!snapshot) return;
+    this.records = new Map(snapshot.records.map((r) => [r.id, r]));
+    this.threads = new Map(snapshot.threads);
+    for (const record of this.records.values()) {
+      if (record.state === RequestState.STREAMING) {
+        record.state = RequestState.ERROR;
+        record.error = { code: 'interrupted', message: 'The extension restarted before this answer finished.', retryable: true };
+        record.progress = null;
+      }
+    }
+  }
+}

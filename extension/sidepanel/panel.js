@@ -1,0 +1,228 @@
+// The side panel (Chrome side_panel, Opera/Firefox sidebar_action, or a tab with ?tabId=N):
+// a view of the service worker's answers for one tab. It holds no socket and no answer
+// state of its own, so a panel that was closed and reopened re-attaches to an answer that is
+// still streaming. <body> carries data-tab-id, data-connection, data-request-id and
+// data-request-state for tests (and for anyone debugging) to wait on.
+
+import { api } from '../lib/browser-api.js';
+import { loadSettings } from '../lib/settings.js';
+import { StatusView } from './status-view.js';
+import { ThreadView } from './thread-view.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const fixedTab = params.has('tabId') ? Number(params.get('tabId')) : null;
+const PING_MS = 20_000;
+
+let tabId = fixedTab;
+let port = null;
+let seq = 0;
+const waiting = new Map();
+let current = null; // the latest answer in the thread
+
+const status = new StatusView({ root: $('status'), detail: $('status-detail'), pairing: $('pairing') });
+const thread = new ThreadView({ root: $('thread'), act: request, onChange: showLatest });
+
+function showLatest(record) {
+  current = record;
+  document.body.dataset.requestId = record?.id ?? '';
+  document.body.dataset.requestState = record?.state ?? '';
+  const streaming = record?.state === 'streaming';
+  $('stop').hidden = !streaming;
+  $('send').hidden = streaming;
+}
+
+function toast(message) {
+  const node = $('toast');
+  node.textContent = message;
+  node.hidden = !message;
+  clearTimeout(toast.timer);
+  if (message) toast.timer = setTimeout(() => { node.hidden = true; }, 8000);
+}
+
+/** Sends one op to the service worker; resolves with its reply (if it sends one). */
+function request(op, fields = {}) {
+  seq += 1;
+  const message = { op, seq, tabId, ...fields };
+  const reply = new Promise((resolve) => waiting.set(seq, resolve));
+  try {
+    port.postMessage(message);
+  } catch {
+    connect();
+    port.postMessage(message);
+  }
+  return reply;
+}
+
+function receive(msg) {
+  const resolve = waiting.get(msg.replyTo);
+  if (resolve) {
+    waiting.delete(msg.replyTo);
+    resolve(msg);
+  }
+  switch (msg.event) {
+    case 'snapshot':
+      if (String(msg.tabId) === String(tabId)) thread.reset(msg.thread);
+      if (msg.workerStarted) document.body.dataset.workerStarted = String(msg.workerStarted);
+      status.update(msg.status);
+      break;
+    case 'status':
+      status.update(msg.status);
+      break;
+    case 'request':
+      if (String(msg.request.tabId) === String(tabId)) thread.upsert(msg.request);
+      break;
+    case 'delta':
+      thread.appendDelta(msg.id, msg.text);
+      break;
+    case 'cited':
+      document.body.dataset.citation = msg.found ? `found-${msg.n}` : `missing-${msg.n}`;
+      if (!msg.found) toast(msg.reason ?? 'That passage was not found on the page any more.');
+      break;
+    case 'failed':
+      toast(msg.message);
+      break;
+    default:
+  }
+}
+
+function connect() {
+  port = api.runtime.connect({ name: 'panel' });
+  port.onMessage.addListener(receive);
+  port.onDisconnect.addListener(() => {
+    // The service worker stopped (idle, update, crash): wake it again and re-attach.
+    port = null;
+    for (const resolve of waiting.values()) resolve({ event: 'failed', message: 'The extension restarted.' });
+    waiting.clear();
+    setTimeout(connect, 200);
+  });
+  port.postMessage({ op: 'attach', seq: 0, tabId });
+}
+
+async function activeTab() {
+  const [tab] = await api.tabs.query({ active: true, currentWindow: true });
+  return tab?.id ?? null;
+}
+
+function follow(newTabId) {
+  if (newTabId === tabId || newTabId === null) return;
+  tabId = newTabId;
+  document.body.dataset.tabId = String(tabId);
+  port?.postMessage({ op: 'attach', seq: 0, tabId });
+}
+
+// -- controls -----------------------------------------------------------------------------
+
+async function setUpSummaryOptions() {
+  const { summaryOptions } = await loadSettings(api.storage.local);
+  for (const node of document.querySelectorAll('#summary-options select')) {
+    node.value = summaryOptions[node.dataset.option] ?? '';
+    node.addEventListener('change', async () => {
+      const { summaryOptions: saved } = await loadSettings(api.storage.local);
+      await api.storage.local.set({ summaryOptions: { ...saved, [node.dataset.option]: node.value } });
+    });
+  }
+}
+
+function currentSummaryOptions() {
+  const options = {};
+  for (const node of document.querySelectorAll('#summary-options select')) options[node.dataset.option] = node.value;
+  return options;
+}
+
+$('summarize').addEventListener('click', () => {
+  toast('');
+  request('summarize', { options: currentSummaryOptions() });
+});
+
+$('ask-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const question = $('question').value.trim();
+  if (!question) return;
+  $('question').value = '';
+  toast('');
+  request('ask', { question });
+});
+
+$('question').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    if (current?.state !== 'streaming') $('ask-form').requestSubmit();
+  }
+});
+
+$('stop').addEventListener('click', () => {
+  if (current?.state === 'streaming') {
+    // The panel stops at once; the worker tells the service.
+    const stopped = { ...current, state: 'done', finishReason: 'cancelled', progress: null };
+    thread.upsert(stopped);
+    request('cancel', { id: stopped.id });
+  }
+});
+
+$('new-button').addEventListener('click', async () => {
+  await request('new-conversation');
+  $('question').focus();
+});
+
+$('options-button').addEventListener('click', () => api.runtime.openOptionsPage());
+
+$('history-button').addEventListener('click', async () => {
+  const panel = $('history');
+  const opening = panel.hidden;
+  panel.hidden = !opening;
+  $('history-button').setAttribute('aria-expanded', String(opening));
+  if (!opening) return;
+  const reply = await request('history');
+  const list = $('history-list');
+  list.replaceChildren();
+  if (reply.event !== 'history') {
+    panel.querySelector('.empty').hidden = false;
+    panel.querySelector('.empty').textContent = reply.message ?? 'Conversations are not available.';
+    return;
+  }
+  panel.querySelector('.empty').hidden = reply.conversations.length > 0;
+  panel.querySelector('.empty').textContent = 'No conversations yet.';
+  for (const conv of reply.conversations) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.dataset.conversationId = conv.id;
+    button.append(conv.title || conv.url || 'Untitled');
+    const small = document.createElement('small');
+    small.textContent = `${new Date(conv.updated_at).toLocaleString()} · ${conv.url || 'rewrite'}`;
+    button.append(small);
+    button.addEventListener('click', async () => {
+      panel.hidden = true;
+      $('history-button').setAttribute('aria-expanded', 'false');
+      await request('open-conversation', { conversationId: conv.id });
+    });
+    const item = document.createElement('li');
+    item.append(button);
+    list.append(item);
+  }
+});
+
+$('pairing-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const token = $('pairing-token').value.trim();
+  if (token) await api.storage.local.set({ token });
+  $('pairing-token').value = '';
+});
+
+// -- start ------------------------------------------------------------------------------
+
+(async () => {
+  if (tabId === null) {
+    tabId = await activeTab();
+    // A sidebar shared by all tabs follows the tab the user is looking at.
+    api.tabs.onActivated.addListener(({ tabId: id, windowId }) => {
+      api.windows.getCurrent().then((win) => {
+        if (win.id === windowId) follow(id);
+      });
+    });
+  }
+  document.body.dataset.tabId = String(tabId);
+  await setUpSummaryOptions();
+  connect();
+  setInterval(() => port?.postMessage({ op: 'ping' }), PING_MS);
+})();

@@ -1,0 +1,63 @@
+// The status line: connected / connecting / server not running / which engine and model
+// serve / model loading progress, and the pairing card when there is no (valid) token.
+
+export function inlineCode(element, text) {
+  // Backquoted parts of a status message (commands) show as code; the rest stays text.
+  element.replaceChildren();
+  text.split(/(`[^`]+`)/).forEach((part) => {
+    if (part.startsWith('`') && part.endsWith('`') && part.length > 2) {
+      const code = document.createElement('code');
+      code.textContent = part.slice(1, -1);
+      element.append(code);
+    } else if (part) {
+      element.append(part);
+    }
+  });
+}
+
+function percent(done, total) {
+  return total > 0 ? ` ${Math.floor((100 * done) / total)}%` : '';
+}
+
+/** The one-line summary and the longer detail for a connection status. */
+export function describeStatus(status) {
+  const engine = status.engine;
+  switch (status.state) {
+    case 'connected': {
+      if (engine?.state === 'loading') {
+        const loading = status.loading;
+        const stage = loading ? `${loading.stage}${percent(loading.done, loading.total)}` : 'starting';
+        return { state: 'loading', line: `Loading ${engine.model}: ${stage}`, detail: 'Answers start once the model is ready.' };
+      }
+      const line = engine ? `Connected · ${engine.name} · ${engine.model}` : 'Connected';
+      const detail = engine?.fallback_reason ? `Serving page extracts without a model: ${engine.fallback_reason}` : '';
+      return { state: 'connected', line, detail };
+    }
+    case 'connecting':
+      return { state: 'connecting', line: 'Connecting…', detail: '' };
+    case 'offline':
+      return { state: 'offline', line: status.code === 'forbidden' ? 'Service refuses this browser' : 'Server not running', detail: status.message };
+    case 'refused':
+      return { state: 'refused', line: status.code === 'unauthorized' ? 'Pairing token not accepted' : 'Connection refused', detail: status.message };
+    default:
+      return { state: 'unpaired', line: 'Not paired', detail: '' };
+  }
+}
+
+export class StatusView {
+  constructor({ root, detail, pairing }) {
+    Object.assign(this, { root, detail, pairing });
+    this.text = root.querySelector('.status-text');
+  }
+
+  update(status) {
+    const { state, line, detail } = describeStatus(status);
+    this.root.dataset.state = state;
+    this.root.title = status.url ? `${line} (${status.url})` : line;
+    document.body.dataset.connection = status.state;
+    this.text.textContent = line;
+    this.detail.hidden = !detail;
+    if (detail) inlineCode(this.detail, detail);
+    this.pairing.hidden = !(status.state === 'unpaired' || (status.state === 'refused' && status.code === 'unauthorized'));
+  }
+}
