@@ -25,14 +25,14 @@ test: $(STAMP) extension
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	@if [ -d tests/extension ]; then node --test tests/extension/; fi
+	node --test tests/extension/
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 extension:
-	@if [ -f scripts/build_extension.py ]; then $(PYTHON) scripts/build_extension.py; fi
+	$(PYTHON) scripts/build_extension.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/extraction.py

@@ -250,7 +250,9 @@ class Browser:
         options.close()
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running while it is open, which
+# would stop the asyncio tests that run after these.
+@pytest.fixture(scope="package")
 def browser_session() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
