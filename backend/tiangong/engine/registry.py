@@ -42,6 +42,22 @@ def _load_extractive(settings: Settings, progress: Progress) -> Engine:
     return ExtractiveEngine()
 
 
+def _load_openai(settings: Settings, progress: Progress) -> Engine:
+    from tiangong.engine.openai_engine import OpenAIEngine
+
+    progress("connect", 0, 1)
+    engine = OpenAIEngine.connect(
+        settings.openai_base_url,
+        model=settings.openai_model,
+        api_key=settings.openai_api_key,
+        context_tokens=settings.openai_context,
+        read_timeout=settings.openai_timeout,
+        concurrency=settings.openai_concurrency,
+    )
+    progress("connect", 1, 1)
+    return engine
+
+
 def _load_fake(settings: Settings, progress: Progress) -> Engine:
     from tiangong.engine.fake import FakeEngine
 
@@ -51,6 +67,7 @@ def _load_fake(settings: Settings, progress: Progress) -> Engine:
 FACTORIES: dict[str, EngineFactory] = {
     "transformers": _load_transformers,
     "extractive": _load_extractive,
+    "openai": _load_openai,
     "fake": _load_fake,
 }
 
