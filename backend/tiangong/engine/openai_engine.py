@@ -22,6 +22,7 @@ thread) because talking to a server is what it is for.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import math
@@ -398,6 +399,8 @@ class _CancelRace:
     async def run(self, step: Awaitable[T]) -> T | None:
         """The step's result, or None when the request was cancelled meanwhile."""
         if self._cancel.cancelled:
+            if inspect.iscoroutine(step):
+                step.close()  # never started: no "never awaited" warning
             return None
         future: asyncio.Future[T] = asyncio.ensure_future(step)
         self._step = future
