@@ -9,6 +9,7 @@ they are reported (the WebSocket service and the HTTP API).
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,8 @@ from tiangong.engine.base import CancelToken, Delta, Finish, Job
 from tiangong.engine.registry import EngineHost
 from tiangong.errors import TiangongError
 from tiangong.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
 
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 TOKENS_PER_SECOND_BUCKETS = (1, 2, 5, 10, 20, 40, 60, 100, 150, 250, 500)
@@ -88,13 +91,14 @@ class MeteredScheduler(Scheduler):
         started = time.monotonic()
         first: float | None = None
         outcome = "error"
+        finish: Finish | None = None
         try:
             async for event in super().stream(job, cancel, **kwargs):
                 if isinstance(event, Delta) and first is None:
                     first = time.monotonic()
                     self.metrics.ttft.labels(task=job.task).observe(first - started)
                 elif isinstance(event, Finish):
-                    outcome = event.finish_reason
+                    outcome, finish = event.finish_reason, event
                     self._observe_speed(job, event, first)
                 yield event
         except TiangongError as exc:
@@ -102,6 +106,17 @@ class MeteredScheduler(Scheduler):
             raise
         finally:
             self.metrics.requests.labels(task=job.task, outcome=outcome).inc()
+            # One line per answer (the request id comes from the logging context); sizes
+            # and times only, never text.
+            log.info(
+                "%s answer: %s, %d prompt + %d completion tokens, first text after %s",
+                job.task,
+                outcome,
+                finish.prompt_tokens if finish else 0,
+                finish.completion_tokens if finish else 0,
+                f"{first - started:.2f} s" if first is not None else "-",
+                extra={"task": job.task, "outcome": outcome},
+            )
 
     def _observe_speed(self, job: Job, finish: Finish, first: float | None) -> None:
         if first is None or finish.completion_tokens < 2:

@@ -209,7 +209,6 @@ class _Answer:
         finally:
             watcher.cancel()
         assert finish is not None
-        self._log_end(finish)
         return web.json_response(
             {
                 "id": self.id,
@@ -270,7 +269,6 @@ class _Answer:
                     await sink.done()
                     return response
                 assert finish is not None
-                self._log_end(finish)
                 await sink.send(self._chunk({}, _finish_reason(finish)))
                 if include_usage:
                     await sink.send({**self._chunk({}), "choices": [], "usage": _usage(finish)})
@@ -296,11 +294,6 @@ class _Answer:
         else:
             log.info("chat refused: %s", exc.code)
         return from_exception(self.request, exc)
-
-    def _log_end(self, finish: Finish) -> None:
-        log.info(
-            "chat ended: %s, %d completion tokens", finish.finish_reason, finish.completion_tokens
-        )
 
 
 class _EventSink:
