@@ -39,7 +39,6 @@ class Upstream:
     behaviour: Behaviour
     bodies: list[dict[str, Any]] = field(default_factory=list)
     auth: list[str] = field(default_factory=list)
-    client_left: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -71,25 +70,22 @@ async def upstream(behaviour: Behaviour | None = None) -> AsyncIterator[Upstream
             return web.json_response({"error": {"message": b.message}}, status=b.status)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        try:
-            for i, piece in enumerate(b.pieces):
-                if i:
-                    await asyncio.sleep(b.between_pieces)
-                if b.error_after is not None and i >= b.error_after:
-                    error = {"error": {"message": b.message, "type": "server_error"}}
-                    await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
-                    return response
-                await response.write(b": keep-alive comment\n\n" if i == 1 else b"")
-                await response.write(_chunk({"content": piece}))
-            if b.truncate:
+        for i, piece in enumerate(b.pieces):
+            if i:
+                await asyncio.sleep(b.between_pieces)
+            if b.error_after is not None and i >= b.error_after:
+                error = {"error": {"message": b.message, "type": "server_error"}}
+                await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
                 return response
-            await response.write(_chunk({}, b.finish_reason))
-            usage = {"prompt_tokens": 7, "completion_tokens": len(b.pieces), "total_tokens": 0}
-            await response.write(b"data: " + json.dumps({"choices": [], "usage": usage}).encode())
-            await response.write(b"\n\ndata: [DONE]\n\n")
-        except (ConnectionError, asyncio.CancelledError):
-            state.client_left.set()
-            raise
+            if i == 1:  # comments are part of the format; clients skip them
+                await response.write(b": keep-alive comment\n\n")
+            await response.write(_chunk({"content": piece}))
+        if b.truncate:
+            return response
+        await response.write(_chunk({}, b.finish_reason))
+        usage = {"prompt_tokens": 7, "completion_tokens": len(b.pieces), "total_tokens": 0}
+        await response.write(b"data: " + json.dumps({"choices": [], "usage": usage}).encode())
+        await response.write(b"\n\ndata: [DONE]\n\n")
         return response
 
     app = web.Application()

@@ -224,7 +224,8 @@ class _Answer:
                     }
                 ],
                 "usage": _usage(finish),
-            }
+            },
+            headers={"X-Request-Id": self.id},
         )
 
     async def stream(self, include_usage: bool) -> web.StreamResponse:
