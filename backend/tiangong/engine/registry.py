@@ -76,6 +76,13 @@ def register(name: str, factory: EngineFactory) -> None:
     FACTORIES[name] = factory
 
 
+def _configured_model(settings: Settings, engine: str) -> str:
+    """What will serve, as far as it is known before the engine is ready."""
+    if engine == "openai":
+        return settings.openai_model or f"(asking {settings.openai_base_url})"
+    return settings.model or EMBEDDED_MODEL_NAME
+
+
 class EngineHost:
     def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
         self._settings = settings
@@ -118,7 +125,7 @@ class EngineHost:
             name = "transformers" if self._settings.engine == "auto" else self._settings.engine
             out: dict[str, Any] = {
                 "name": name,
-                "model": self._settings.model or EMBEDDED_MODEL_NAME,
+                "model": _configured_model(self._settings, name),
                 "capabilities": sorted({SUMMARIZE, ASK, REWRITE}),
                 "context_tokens": 0,
                 "state": "loading",
