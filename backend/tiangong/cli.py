@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tiangong import __version__
+from tiangong.logs import LOG_FORMATS, configure_logging
 from tiangong.settings import DEVICES, ENGINES, Settings, default_data_dir
 
 log = logging.getLogger("tiangong")
@@ -51,6 +52,44 @@ def _add_engine_flags(p: argparse.ArgumentParser) -> None:
         help="token, history and converted models (default: %(default)s)",
     )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "info"))
+    p.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=_env("LOG_FORMAT", "text"),
+        help="json: one JSON object a line, with request ids (default: text)",
+    )
+    openai = p.add_argument_group("--engine openai (any OpenAI-compatible server)")
+    openai.add_argument(
+        "--openai-base-url",
+        default=_env("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1"),
+        help="the server's API root (default: %(default)s)",
+    )
+    openai.add_argument(
+        "--openai-api-key",
+        default=_env("OPENAI_API_KEY"),
+        help="sent as a bearer token; prefer TIANGONG_OPENAI_API_KEY (flags show in ps)",
+    )
+    openai.add_argument(
+        "--openai-model", default=_env("OPENAI_MODEL"), help="default: the first model listed"
+    )
+    openai.add_argument(
+        "--openai-context",
+        type=int,
+        default=_env("OPENAI_CONTEXT"),
+        help="context tokens (default: the server's max_model_len, else 8192)",
+    )
+    openai.add_argument(
+        "--openai-timeout",
+        type=float,
+        default=float(_env("OPENAI_TIMEOUT", "120")),
+        help="seconds without a byte from the server before a request fails (default: 120)",
+    )
+    openai.add_argument(
+        "--openai-concurrency",
+        type=int,
+        default=int(_env("OPENAI_CONCURRENCY", "16")),
+        help="requests streamed to the server at once (default: 16)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +137,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         engine=args.engine, model=args.model, device=args.device, data_dir=args.data_dir
     )
     settings.log_level = args.log_level
+    settings.log_format = args.log_format
+    settings.openai_base_url = args.openai_base_url
+    settings.openai_api_key = args.openai_api_key
+    settings.openai_model = args.openai_model
+    settings.openai_context = int(args.openai_context) if args.openai_context else None
+    settings.openai_timeout = args.openai_timeout
+    settings.openai_concurrency = args.openai_concurrency
     if args.command == "serve":
         settings.host = args.host
         settings.port = args.port
@@ -123,11 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         print(Settings(data_dir=args.data_dir).pairing_token())
         return 0
     settings = settings_from(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    secrets = [settings.openai_api_key or ""]
+    if args.command == "serve":
+        secrets.append(settings.pairing_token())
+    configure_logging(settings.log_level, settings.log_format, secrets=secrets)
     if args.command == "serve":
         if not _is_loopback(settings.host):
             print(

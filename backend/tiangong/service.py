@@ -30,6 +30,7 @@ from tiangong.engine.base import (
 from tiangong.engine.registry import EngineHost
 from tiangong.errors import BadRequestError, TiangongError, TooLargeError, UnsupportedError
 from tiangong.extract_worker import ExtractionWorker
+from tiangong.logs import bind_request
 from tiangong.plan import Plan, plan_page
 from tiangong.prompts import (
     ASK_MAX_TOKENS,
@@ -87,11 +88,14 @@ class Service:
         self.scheduler = scheduler
         self.store = store
         self.extractor = extractor
+        # Told the wire code of every request that ends in an error (metrics).
+        self.on_error: Callable[[str], None] = lambda code: None
 
     async def handle(
         self, message: Summarize | Ask | Rewrite | History, emit: Emit, cancel: CancelToken
     ) -> None:
         started = time.monotonic()
+        bind_request(message.id)
         try:
             if isinstance(message, History):
                 await emit(await self.history(message))
@@ -105,6 +109,10 @@ class Service:
             await emit(_done_frame(message.id, None, Finish("cancelled", 0, 0), None, started))
         except TiangongError as exc:
             exc.request_id = message.id
+            self.on_error(exc.code)
+            raise
+        except Exception:
+            self.on_error("internal")
             raise
 
     # -- requests ---------------------------------------------------------------------------

@@ -52,6 +52,19 @@ class Settings:
     # Seconds an HTTP connection may sit idle (also one that never sends a request).
     idle_timeout: float = 15.0
     log_level: str = "info"
+    # `text` for people, `json` (one object a line) for log collectors.
+    log_format: str = "text"
+    # The `openai` engine: any OpenAI-compatible chat-completions server.
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_api_key: str | None = None
+    # None: the first model the server lists.
+    openai_model: str | None = None
+    # None: what the server says (vLLM's `max_model_len`), else 8192.
+    openai_context: int | None = None
+    # Seconds without a byte from the server before a request fails.
+    openai_timeout: float = 120.0
+    # Requests streamed to the server at once; it batches them.
+    openai_concurrency: int = 16
 
     @property
     def origins(self) -> frozenset[str]:

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-TaskKind = Literal["summarize", "ask", "rewrite"]
+# `chat`: messages a client of the OpenAI-compatible API wrote itself (no page task).
+TaskKind = Literal["summarize", "ask", "rewrite", "chat"]
 FinishReason = Literal["stop", "length", "cancelled"]
 
 # Capability names as the welcome frame lists them.
@@ -128,6 +129,10 @@ class Engine(ABC):
 
         Raises `EngineFailedError` when generation breaks; partial text already yielded stands.
         """
+
+    def prefix_cache_stats(self) -> tuple[int, int] | None:
+        """(hits, lookups) of the engine's prefix cache since it started; None without one."""
+        return None
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release the model."""

@@ -42,6 +42,22 @@ def _load_extractive(settings: Settings, progress: Progress) -> Engine:
     return ExtractiveEngine()
 
 
+def _load_openai(settings: Settings, progress: Progress) -> Engine:
+    from tiangong.engine.openai_engine import OpenAIEngine
+
+    progress("connect", 0, 1)
+    engine = OpenAIEngine.connect(
+        settings.openai_base_url,
+        model=settings.openai_model,
+        api_key=settings.openai_api_key,
+        context_tokens=settings.openai_context,
+        read_timeout=settings.openai_timeout,
+        concurrency=settings.openai_concurrency,
+    )
+    progress("connect", 1, 1)
+    return engine
+
+
 def _load_fake(settings: Settings, progress: Progress) -> Engine:
     from tiangong.engine.fake import FakeEngine
 
@@ -51,12 +67,20 @@ def _load_fake(settings: Settings, progress: Progress) -> Engine:
 FACTORIES: dict[str, EngineFactory] = {
     "transformers": _load_transformers,
     "extractive": _load_extractive,
+    "openai": _load_openai,
     "fake": _load_fake,
 }
 
 
 def register(name: str, factory: EngineFactory) -> None:
     FACTORIES[name] = factory
+
+
+def _configured_model(settings: Settings, engine: str) -> str:
+    """What will serve, as far as it is known before the engine is ready."""
+    if engine == "openai":
+        return settings.openai_model or f"(asking {settings.openai_base_url})"
+    return settings.model or EMBEDDED_MODEL_NAME
 
 
 class EngineHost:
@@ -101,7 +125,7 @@ class EngineHost:
             name = "transformers" if self._settings.engine == "auto" else self._settings.engine
             out: dict[str, Any] = {
                 "name": name,
-                "model": self._settings.model or EMBEDDED_MODEL_NAME,
+                "model": _configured_model(self._settings, name),
                 "capabilities": sorted({SUMMARIZE, ASK, REWRITE}),
                 "context_tokens": 0,
                 "state": "loading",

@@ -11,8 +11,7 @@ from aiohttp import WSCloseCode, web
 from tiangong.engine.base import Engine
 from tiangong.engine.registry import EngineHost
 from tiangong.extract_worker import ExtractionWorker
-from tiangong.scheduler import Scheduler
-from tiangong.server import http, ws
+from tiangong.server import http, openai_api, ws
 from tiangong.server.keys import (
     CONNECTIONS_KEY,
     EXTRACTOR_KEY,
@@ -24,6 +23,7 @@ from tiangong.server.keys import (
     TASKS_KEY,
     TOKEN_KEY,
 )
+from tiangong.server.metrics import METRICS_KEY, MeteredScheduler, Metrics, http_counter
 from tiangong.server.security import security_middleware
 from tiangong.service import Service
 from tiangong.settings import Settings
@@ -52,8 +52,9 @@ async def start_site(app: web.Application) -> web.AppRunner:
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> web.Application:
     """`engine` serves instead of loading the configured one (tests inject a fake here)."""
+    metrics = Metrics()
     app = web.Application(
-        middlewares=[security_middleware(settings.port, settings.origins)],
+        middlewares=[http_counter(metrics), security_middleware(settings.port, settings.origins)],
         # Only the WebSocket carries pages; plain HTTP bodies stay small.
         client_max_size=1024**2,
     )
@@ -63,11 +64,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> web.Appli
     app[TASKS_KEY] = set()
     host = EngineHost(settings, engine=engine)
     app[HOST_KEY] = host
-    app[SCHEDULER_KEY] = Scheduler(host, max_queue=settings.max_queue)
+    app[SCHEDULER_KEY] = MeteredScheduler(host, metrics, max_queue=settings.max_queue)
+    app[METRICS_KEY] = metrics
+    metrics.watch(host, app[SCHEDULER_KEY])
     app.cleanup_ctx.append(_resources)
     app.on_shutdown.append(_close_connections)
     app.router.add_get("/ws", ws.websocket)
     http.add_routes(app)
+    openai_api.add_routes(app)
     return app
 
 
@@ -78,6 +82,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[STORE_KEY] = store
     app[EXTRACTOR_KEY] = extractor
     app[SERVICE_KEY] = Service(app[HOST_KEY], app[SCHEDULER_KEY], store, extractor)
+    app[SERVICE_KEY].on_error = lambda code: app[METRICS_KEY].error(code, "ws")
     app[HOST_KEY].start()
     warm = asyncio.get_running_loop().create_task(extractor.warm_up())
     yield
