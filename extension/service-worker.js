@@ -129,7 +129,7 @@ const handlers = {
     return { event: 'started', id: await assistant.ask(msg.tabId, msg.question) };
   },
   async cancel(entry, msg) {
-    assistant.cancel(msg.id);
+    assistant.cancel(msg.id, msg.text);
   },
   async retry(entry, msg) {
     return { event: 'started', id: await assistant.retry(msg.id, msg.options) };

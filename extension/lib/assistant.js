@@ -104,10 +104,11 @@ export class Assistant {
     return this.start({ kind: old.kind, tabId: old.tabId, label: old.label, params, format: old.format, target: old.target, replaces: id, again: true });
   }
 
-  cancel(id) {
+  /** Stop an answer; `shownText` is what the panel showed when Stop was pressed. */
+  cancel(id, shownText) {
     const record = this.book.get(id);
     const wasSent = record?.sent;
-    if (this.book.stop(id) && wasSent) {
+    if (this.book.stop(id, shownText) && wasSent) {
       this.connection.send({ type: 'cancel', id }).catch(() => {});
     }
   }

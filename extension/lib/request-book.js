@@ -103,10 +103,12 @@ export class RequestBook {
     this.onChange(record);
   }
 
-  /** Stop pressed: the answer ends now, whatever the server still sends. */
-  stop(id) {
+  /** Stop pressed: the answer ends now, whatever the server still sends. The text the
+   *  user saw when pressing Stop is the answer (frames already on their way are dropped). */
+  stop(id, shownText) {
     const record = this.records.get(id);
     if (!record || record.state !== RequestState.STREAMING) return false;
+    if (typeof shownText === 'string' && record.text.startsWith(shownText)) record.text = shownText;
     record.state = RequestState.DONE;
     record.finishReason = 'cancelled';
     record.progress = null;

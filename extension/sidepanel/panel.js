@@ -153,10 +153,12 @@ $('question').addEventListener('keydown', (event) => {
 
 $('stop').addEventListener('click', () => {
   if (current?.state === 'streaming') {
-    // The panel stops at once; the worker tells the service.
-    const stopped = { ...current, state: 'done', finishReason: 'cancelled', progress: null };
+    // The panel stops at once with the text it shows (deltas update the view's record, not
+    // `current`); the worker keeps exactly that text and tells the service.
+    const live = thread.get(current.id) ?? current;
+    const stopped = { ...live, state: 'done', finishReason: 'cancelled', progress: null };
     thread.upsert(stopped);
-    request('cancel', { id: stopped.id });
+    request('cancel', { id: stopped.id, text: stopped.text });
   }
 });
 

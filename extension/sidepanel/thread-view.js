@@ -69,6 +69,10 @@ export class ThreadView {
     this.onChange(this.latest());
   }
 
+  get(id) {
+    return this.cards.get(id)?.record ?? null;
+  }
+
   latest() {
     const last = [...this.cards.values()].at(-1);
     return last?.record ?? null;

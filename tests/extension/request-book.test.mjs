@@ -108,3 +108,17 @@ test('frames for requests this book never made are ignored', () => {
   b.apply({ type: 'delta', id: 'nope', text: 'x' });
   assert.deepEqual(changes, []);
 });
+
+test('Stop keeps exactly the text the panel showed, not frames that were still on their way', () => {
+  const { b } = book();
+  b.create({ id: 'q1', kind: 'ask', tabId: 1, label: 'x', params: {} });
+  b.apply({ type: 'delta', id: 'q1', text: 'One ' });
+  b.apply({ type: 'delta', id: 'q1', text: 'two ' }); // reached the worker, not yet drawn
+  assert.equal(b.stop('q1', 'One '), true);
+  assert.equal(b.get('q1').text, 'One ');
+  // Text that is not what the answer began with is not taken.
+  b.create({ id: 'q2', kind: 'ask', tabId: 1, label: 'y', params: {} });
+  b.apply({ type: 'delta', id: 'q2', text: 'Alpha' });
+  b.stop('q2', 'Beta');
+  assert.equal(b.get('q2').text, 'Alpha');
+});

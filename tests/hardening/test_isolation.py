@@ -17,16 +17,16 @@ from tiangong.engine.extractive import ExtractiveEngine
 from tiangong.engine.fake import FakeEngine, FakeScript
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend" / "tiangong"
-NETWORK_CLIENTS = {
+NETWORK_CALLS = {
     "ClientSession",
     "urlopen",
     "HTTPConnection",
     "HTTPSConnection",
     "create_connection",
-    "requests",
-    "httpx",
-    "urllib3",
+    "open_connection",
+    "ws_connect",
 }
+NETWORK_MODULES = {"requests", "httpx", "urllib3", "http", "socket", "websockets"}
 # The only modules that may open connections: the openai engine (to the server the user
 # configured) and the model loader (to download a hub model the user named).
 ALLOWED = {"engine/openai_engine.py", "engine/models.py"}
@@ -39,16 +39,18 @@ def test_no_module_opens_network_connections_except_the_two_allowed() -> None:
         if rel in ALLOWED:
             continue
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            names = set()
+            hit = False
             if isinstance(node, ast.Attribute):
-                names.add(node.attr)
+                hit = node.attr in NETWORK_CALLS
             elif isinstance(node, ast.Name):
-                names.add(node.id)
-            elif isinstance(node, ast.Import | ast.ImportFrom):
-                names |= {a.name.split(".")[0] for a in node.names}
-                if isinstance(node, ast.ImportFrom) and node.module:
-                    names.add(node.module.split(".")[0])
-            if names & NETWORK_CLIENTS:
+                hit = node.id in NETWORK_CALLS
+            elif isinstance(node, ast.Import):
+                hit = any(a.name.split(".")[0] in NETWORK_MODULES for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                hit = node.module.split(".")[0] in NETWORK_MODULES or any(
+                    a.name in NETWORK_CALLS for a in node.names
+                )
+            if hit:
                 offenders.append(f"{rel}:{getattr(node, 'lineno', '?')}")
     assert offenders == []
 
