@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -103,8 +104,10 @@ def split_long_blocks(
         if count_tokens(block) <= limit:
             out.append(block)
             continue
-        pieces = [s.text for s in sentences(block)] or [block]
-        out.extend(_pack(pieces, count_tokens, limit, " "))
+        # Cut where sentences start, so no character of the block is lost.
+        starts = [0, *[s.start for s in sentences(block)][1:], len(block)]
+        pieces = [block[a:b].strip() for a, b in itertools.pairwise(starts)]
+        out.extend(_pack([p for p in pieces if p], count_tokens, limit, " "))
     return out
 
 
