@@ -106,6 +106,37 @@ def summary_messages(
     )
 
 
+# The map step of a long page: notes on one part, short enough that all parts' notes fit
+# the reduce step for pages of tens of thousands of tokens.
+MAP_MAX_TOKENS = 96
+MAP_INSTRUCTION = (
+    "This is part {part} of {parts} of a long page. Write its key facts as 2 to 4 short "
+    "bullet points. Only facts from this part."
+)
+NOTES_HEADER = "Notes on the page, part by part:"
+
+
+def map_messages(
+    title: str, url: str, chunk_text: str, part: int, parts: int
+) -> tuple[ChatMessage, ...]:
+    """Notes on one chunk of a page too long to read at once."""
+    return (
+        page_system_message(title, url, chunk_text),
+        ChatMessage("user", MAP_INSTRUCTION.format(part=part, parts=parts)),
+    )
+
+
+def notes_text(notes: Sequence[str]) -> str:
+    return NOTES_HEADER + "\n\n" + "\n\n".join(n.strip() for n in notes if n.strip())
+
+
+def reduce_messages(
+    title: str, url: str, notes: Sequence[str], options: SummarizeOptions
+) -> tuple[ChatMessage, ...]:
+    """The summary asked for, written from the notes of every part."""
+    return summary_messages(title, url, notes_text(notes), options)
+
+
 def summary_max_tokens(options: SummarizeOptions) -> int:
     return options.max_tokens or SUMMARY_MAX_TOKENS[options.type][options.length]
 

@@ -1,33 +1,53 @@
-"""The only caller of engines: admission, queueing, concurrency and cancellation.
+"""The only caller of engines: admission, priorities, queueing, concurrency and cancellation.
 
-A bounded number of jobs stream at once (the engine's `max_concurrency`); up to `max_queue`
-more wait in arrival order; beyond that a job is refused at once with `overloaded`
-(retryable) rather than left waiting without end. A job cancelled while it waits leaves the
-queue at once and finishes as `cancelled`.
+Up to the engine's `max_concurrency` jobs stream at once (an engine that batches decodes
+them together); up to `max_queue` more wait; beyond that a job is refused at once with
+`overloaded` (retryable) rather than left waiting without end. Waiting jobs start by
+priority, then arrival: interactive requests (questions, summaries, rewrites) before
+background work (the map step of a long summary), and background work never takes the
+last slot, so a question asked during a long summary starts at once. A job cancelled while
+it waits leaves the queue at once and finishes as `cancelled`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
 
 from tiangong.engine.base import CancelToken, Delta, Finish, Job
 from tiangong.engine.registry import EngineHost
 from tiangong.errors import EngineFailedError, OverloadedError, TiangongError
+
+INTERACTIVE = 0
+BACKGROUND = 1
+
+
+def job_priority(job: Job) -> int:
+    return BACKGROUND if job.options.get("priority") == "background" else INTERACTIVE
+
+
+@dataclass(order=True)
+class _Waiter:
+    priority: int
+    arrival: int
+    cap: int = field(compare=False)
+    admitted: asyncio.Future[None] = field(compare=False)
 
 
 class Scheduler:
     def __init__(self, host: EngineHost, *, max_queue: int = 32) -> None:
         self._host = host
         self._max_queue = max_queue
-        self._waiting = 0
         self._running = 0
-        self._slots: asyncio.Semaphore | None = None
+        self._waiters: list[_Waiter] = []
+        self._arrivals = itertools.count()
 
     @property
     def queue_depth(self) -> int:
-        return self._waiting
+        return sum(1 for w in self._waiters if not w.admitted.done())
 
     @property
     def running(self) -> int:
@@ -42,25 +62,25 @@ class Scheduler:
     ) -> AsyncIterator[Delta | Finish]:
         """Stream one job; `on_wait(position)` is told when it has to queue first."""
         engine = await self._host.get()
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(engine.max_concurrency)
-        slots = self._slots
-        if slots.locked():
-            if self._waiting >= self._max_queue:
-                raise OverloadedError(
-                    f"the server is busy ({self._waiting} requests waiting); try again shortly"
-                )
-            if on_wait is not None:
-                await on_wait(self._waiting + 1)
-        self._waiting += 1
-        try:
-            acquired = await _acquire_unless_cancelled(slots, cancel)
-        finally:
-            self._waiting -= 1
-        if not acquired:
+        slots = max(1, engine.max_concurrency)
+        priority = job_priority(job)
+        cap = slots - 1 if priority == BACKGROUND and slots > 1 else slots
+        if cancel.cancelled:
             yield Finish("cancelled", 0, 0)
             return
-        self._running += 1
+        if not self._waiters and self._running < cap:
+            self._running += 1
+        else:
+            depth = self.queue_depth
+            if depth >= self._max_queue:
+                raise OverloadedError(
+                    f"the server is busy ({depth} requests waiting); try again shortly"
+                )
+            if on_wait is not None:
+                await on_wait(depth + 1)
+            if not await self._wait_for_slot(priority, cap, cancel):
+                yield Finish("cancelled", 0, 0)
+                return
         try:
             async for event in engine.stream(job, cancel):
                 yield event
@@ -70,36 +90,42 @@ class Scheduler:
             raise EngineFailedError(f"the model failed: {type(exc).__name__}") from exc
         finally:
             self._running -= 1
-            slots.release()
+            self._admit()
 
+    async def _wait_for_slot(self, priority: int, cap: int, cancel: CancelToken) -> bool:
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(priority, next(self._arrivals), cap, loop.create_future())
+        heapq.heappush(self._waiters, waiter)
+        self._admit()
 
-async def _acquire_unless_cancelled(slots: asyncio.Semaphore, cancel: CancelToken) -> bool:
-    if cancel.cancelled:
-        return False
-    if not slots.locked():
-        await slots.acquire()
-        return True
-    loop = asyncio.get_running_loop()
-    cancelled: asyncio.Future[None] = loop.create_future()
+        def wake() -> None:
+            if not waiter.admitted.done():
+                waiter.admitted.cancel()
 
-    def wake() -> None:
-        if not cancelled.done():
-            cancelled.set_result(None)
-
-    cancel.on_cancel(wake)
-    acquire = asyncio.ensure_future(slots.acquire())
-    waiters: set[asyncio.Future[Any]] = {acquire, cancelled}
-    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    if acquire.done() and not cancel.cancelled:
-        return True
-    if acquire.done():
-        slots.release()
-    else:
-        acquire.cancel()
+        cancel.on_cancel(wake)
         try:
-            await acquire
+            await waiter.admitted
         except asyncio.CancelledError:
-            pass
-        else:
-            slots.release()
-    return False
+            if cancel.cancelled and waiter.admitted.cancelled():
+                self._admit()
+                return False
+            if waiter.admitted.done() and not waiter.admitted.cancelled():
+                self._running -= 1  # admitted, then the caller went away
+                self._admit()
+            else:
+                waiter.admitted.cancel()
+            raise
+        return True
+
+    def _admit(self) -> None:
+        """Start waiting jobs in priority order while the first in line fits."""
+        while self._waiters:
+            head = self._waiters[0]
+            if head.admitted.done():
+                heapq.heappop(self._waiters)
+                continue
+            if self._running >= head.cap:
+                return
+            heapq.heappop(self._waiters)
+            self._running += 1
+            head.admitted.set_result(None)

@@ -31,11 +31,15 @@ from tiangong.engine.registry import EngineHost
 from tiangong.errors import BadRequestError, TiangongError, TooLargeError, UnsupportedError
 from tiangong.extract_worker import ExtractionWorker
 from tiangong.logs import bind_request
-from tiangong.plan import Plan, plan_page
+from tiangong.plan import Plan, group_notes, plan_page
 from tiangong.prompts import (
     ASK_MAX_TOKENS,
+    MAP_MAX_TOKENS,
     PriorTurn,
     ask_messages,
+    map_messages,
+    notes_text,
+    reduce_messages,
     rewrite_max_tokens,
     rewrite_messages,
     summary_max_tokens,
@@ -130,6 +134,9 @@ class Service:
             count_tokens=engine.count_tokens,
             budget=self._budget(engine, max_new, overhead),
         )
+        if plan.strategy == "map-reduce":
+            await self._summarize_long(req, doc, plan, engine, max_new, emit, cancel, started)
+            return
         messages = summary_messages(doc.title, doc.url, plan.context, req.options)
         conv = await self.store.run(
             self.store.create_conversation,
@@ -139,20 +146,89 @@ class Service:
             page_text=doc.text,
             page_lang=doc.lang,
         )
-        options = {
-            "type": req.options.type,
-            "length": req.options.length,
-            "format": req.options.format,
-            "output_language": req.options.output_language,
-            "title": doc.title,
-            "page_lang": doc.lang,
-        }
-        job = Job("summarize", messages, GenerationParams(max_new), plan.context, "", options)
-        what = "selection" if doc.from_selection else "page"
-        user_text = f"Summarize the {what} ({req.options.type}, {req.options.length})"
-        exchange = _Exchange(conv, "summarize", user_text, plan.context)
+        job = Job(
+            "summarize", messages, GenerationParams(max_new), plan.context, "", _options(req, doc)
+        )
+        exchange = _Exchange(conv, "summarize", _summary_request_text(req, doc), plan.context)
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
         await self._generate(req.id, job, exchange, emit, cancel, started)
+
+    async def _summarize_long(
+        self,
+        req: Summarize,
+        doc: PageDoc,
+        plan: Plan,
+        engine: Engine,
+        max_new: int,
+        emit: Emit,
+        cancel: CancelToken,
+        started: float,
+    ) -> None:
+        """Map-reduce: notes on every chunk (batched, with progress), then the summary."""
+        conv = await self.store.run(
+            self.store.create_conversation,
+            kind="summarize",
+            url=doc.url,
+            title=doc.title,
+            page_text=doc.text,
+            page_lang=doc.lang,
+        )
+        first = map_messages(doc.title, doc.url, plan.chunks[0].text, 1, len(plan.chunks))
+        await emit(self._start_frame(req.id, conv.id, doc, plan, engine, first))
+        texts = [c.text for c in plan.chunks]
+        progress = _Progress(req.id, emit, len(texts))
+        await progress.send()
+        notes = await self._map(texts, doc, engine, cancel, progress)
+        overhead = engine.count_prompt_tokens(reduce_messages(doc.title, doc.url, [], req.options))
+        budget = self._budget(engine, max_new, overhead)
+        groups = group_notes(notes, engine.count_tokens, budget)
+        while len(groups) > 1:  # notes too long for one reduce: condense them in rounds
+            merged = [notes_text(g) for g in groups]
+            progress.total += len(merged)
+            notes = await self._map(merged, doc, engine, cancel, progress)
+            groups = group_notes(notes, engine.count_tokens, budget)
+        messages = reduce_messages(doc.title, doc.url, notes, req.options)
+        job = Job(
+            "summarize", messages, GenerationParams(max_new), doc.text, "", _options(req, doc)
+        )
+        exchange = _Exchange(conv, "summarize", _summary_request_text(req, doc), doc.text)
+        await self._generate(req.id, job, exchange, emit, cancel, started)
+
+    async def _map(
+        self,
+        texts: list[str],
+        doc: PageDoc,
+        engine: Engine,
+        cancel: CancelToken,
+        progress: _Progress,
+    ) -> list[str]:
+        """Notes on each text, run as background work; `engine.max_concurrency` at once."""
+        notes = [""] * len(texts)
+        limit = asyncio.Semaphore(max(1, engine.max_concurrency))
+
+        async def one(i: int) -> None:
+            async with limit:
+                messages = map_messages(doc.title, doc.url, texts[i], i + 1, len(texts))
+                params = GenerationParams(MAP_MAX_TOKENS)
+                job = Job("summarize", messages, params, texts[i], "", {"priority": "background"})
+                parts: list[str] = []
+                async for event in self.scheduler.stream(job, cancel):
+                    if isinstance(event, Delta):
+                        parts.append(event.text)
+                    elif event.finish_reason == "cancelled":
+                        raise _Cancelled
+            notes[i] = "".join(parts)
+            progress.done += 1
+            await progress.send()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for i in range(len(texts)):
+                    group.create_task(one(i))
+        except BaseExceptionGroup as errors:
+            raise errors.exceptions[0] from None
+        _check(cancel)
+        return notes
 
     async def ask(self, req: Ask, emit: Emit, cancel: CancelToken) -> None:
         started = time.monotonic()
@@ -428,6 +504,36 @@ class Service:
             citations=citations,
         )
         await self.store.run(self.store.add_exchange, exchange.conversation.id, user, assistant)
+
+
+@dataclass
+class _Progress:
+    """`progress` frames of the map step: chunks read so far out of all."""
+
+    request_id: str
+    emit: Emit
+    total: int
+    done: int = 0
+
+    async def send(self) -> None:
+        frame = {"type": "progress", "id": self.request_id, "stage": "reading"}
+        await self.emit({**frame, "done": self.done, "total": self.total})
+
+
+def _options(req: Summarize, doc: PageDoc) -> dict[str, Any]:
+    return {
+        "type": req.options.type,
+        "length": req.options.length,
+        "format": req.options.format,
+        "output_language": req.options.output_language,
+        "title": doc.title,
+        "page_lang": doc.lang,
+    }
+
+
+def _summary_request_text(req: Summarize, doc: PageDoc) -> str:
+    what = "selection" if doc.from_selection else "page"
+    return f"Summarize the {what} ({req.options.type}, {req.options.length})"
 
 
 def _check(cancel: CancelToken) -> None:

@@ -9,7 +9,7 @@ import torch
 from tests.engine.engine_helpers import ask_job, run_job
 from tests.support.offline_models import tiny_llama
 
-from tiangong.engine.base import ASK, REWRITE, SUMMARIZE, ChatMessage
+from tiangong.engine.base import ASK, BATCHING, PREFIX_CACHE, REWRITE, SUMMARIZE, ChatMessage
 from tiangong.engine.embedded import EMBEDDED_FILE_NAME, embedded_gguf_path
 from tiangong.engine.models import available_cores, resolve_model_spec
 from tiangong.engine.transformers_engine import TransformersEngine
@@ -20,8 +20,8 @@ def test_a_model_folder_loads_and_describes_itself(llama_engine: TransformersEng
     assert llama_engine.name == "transformers"
     assert llama_engine.model == tiny_llama().name
     assert llama_engine.context_tokens == 4096
-    assert llama_engine.capabilities == {SUMMARIZE, ASK, REWRITE}
-    assert llama_engine.max_concurrency == 1
+    assert llama_engine.capabilities == {SUMMARIZE, ASK, REWRITE, BATCHING, PREFIX_CACHE}
+    assert llama_engine.max_concurrency == 8  # requests decoded together
     assert torch.get_num_threads() == available_cores()
 
 
