@@ -76,3 +76,18 @@ def force_text(engine: TransformersEngine, job: Job, text: str) -> tuple[list[in
     ids = engine.tokenizer.encode(text, add_special_tokens=False)
     eos = min(engine.eos_token_ids)
     return ids, ForceTokens(len(engine.prompt_ids(job.messages)), ids, eos)
+
+
+class FailAtStep(LogitsProcessor):
+    """Raises inside the decode loop at step k, as a real failure would."""
+
+    def __init__(self, step: int, error: Exception) -> None:
+        self.calls = 0
+        self.step = step
+        self.error = error
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.calls += 1
+        if self.calls == self.step:
+            raise self.error
+        return scores

@@ -8,8 +8,7 @@ from typing import cast
 
 import pytest
 import torch
-from tests.engine.engine_helpers import ask_job, force_text, run_job
-from transformers import LogitsProcessor
+from tests.engine.engine_helpers import FailAtStep, ask_job, force_text, run_job
 
 from tiangong.engine.base import CancelToken, Delta, Finish
 from tiangong.engine.streaming import IncrementalDecoder, StopStringFilter
@@ -163,19 +162,6 @@ async def test_chunked_prefill_gives_the_same_answer_as_one_pass(
     assert chunked.finish.prompt_tokens > 2 * 512
     assert chunked.text == whole.text
     assert chunked.finish == whole.finish
-
-
-class FailAtStep(LogitsProcessor):
-    def __init__(self, step: int, error: Exception) -> None:
-        self.calls = 0
-        self.step = step
-        self.error = error
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self.calls += 1
-        if self.calls == self.step:
-            raise self.error
-        return scores
 
 
 @pytest.mark.parametrize(

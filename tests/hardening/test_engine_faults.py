@@ -8,27 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import LogitsProcessor
 
 from tests.conftest import run_server
+from tests.engine.engine_helpers import FailAtStep
 from tests.support.offline_models import tiny_llama
 from tests.wsclient import answer_text, client
 from tiangong.engine.transformers_engine import TransformersEngine
-
-
-class FailAtStep(LogitsProcessor):
-    """Raises inside the model's decode loop at step k, as a real failure would."""
-
-    def __init__(self, step: int, error: Exception) -> None:
-        self.calls = 0
-        self.step = step
-        self.error = error
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        self.calls += 1
-        if self.calls == self.step:
-            raise self.error
-        return scores
 
 
 @pytest.mark.parametrize(
