@@ -23,7 +23,7 @@ from typing import Any
 
 from tiangong import __version__
 from tiangong.logs import LOG_FORMATS, configure_logging
-from tiangong.settings import DEVICES, ENGINES, Settings, default_data_dir
+from tiangong.settings import DEVICES, DTYPES, ENGINES, Settings, default_data_dir
 
 log = logging.getLogger("tiangong")
 
@@ -45,6 +45,12 @@ def _add_engine_flags(p: argparse.ArgumentParser) -> None:
         help="hub id, local folder or .gguf file (default: the embedded SmolLM2-135M-Instruct)",
     )
     p.add_argument("--device", choices=DEVICES, default=_env("DEVICE", "auto"))
+    p.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default=_env("DTYPE", "auto"),
+        help="weights: auto (bf16 where the hardware has it, else fp32) or int8 (CPU, faster)",
+    )
     p.add_argument(
         "--data-dir",
         type=Path,
@@ -134,7 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     settings = Settings(
-        engine=args.engine, model=args.model, device=args.device, data_dir=args.data_dir
+        engine=args.engine,
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        data_dir=args.data_dir,
     )
     settings.log_level = args.log_level
     settings.log_format = args.log_format

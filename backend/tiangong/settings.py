@@ -13,6 +13,7 @@ from pathlib import Path
 
 ENGINES = ("auto", "transformers", "extractive", "openai", "fake")
 DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
 
 # The Chromium extension id pinned by the `key` in extension/manifest.json; Opera loads the
 # same build and gets the same id. Other origins (Firefox's per-install moz-extension id)
@@ -33,6 +34,8 @@ class Settings:
     engine: str = "auto"
     model: str | None = None
     device: str = "auto"
+    # auto: bf16 on CUDA and on CPUs with native bf16, else fp32; int8: quantized CPU linears.
+    dtype: str = "auto"
     token: str | None = None
     allow_origins: tuple[str, ...] = ()
     data_dir: Path = field(default_factory=default_data_dir)

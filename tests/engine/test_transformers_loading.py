@@ -106,3 +106,11 @@ def test_the_embedded_model_file_is_found_in_its_wheel() -> None:
     assert path.name == EMBEDDED_FILE_NAME
     assert path.stat().st_size > 50_000_000
     assert resolve_model_spec(None).label == "SmolLM2-135M-Instruct (embedded)"
+
+
+async def test_int8_weights_load_through_the_user_path_and_answer(tmp_path: Path) -> None:
+    engine = TransformersEngine.load(str(tiny_llama()), data_dir=tmp_path, dtype="int8")
+    outcome = await run_job(engine, ask_job("Hello there.", max_tokens=6, min_tokens=6))
+    assert outcome.finish.completion_tokens == 6 and outcome.text
+    linears = {type(m).__module__ for m in engine._model.modules() if "Linear" in type(m).__name__}
+    assert any("quantized" in module for module in linears), linears

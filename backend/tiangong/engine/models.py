@@ -180,6 +180,20 @@ def pick_dtype(dtype: str, device: str) -> Any:
     return named[dtype]
 
 
+def quantize_int8(model: Any) -> Any:
+    """Opt-in (`--dtype int8`, CPU): linear layers with int8 weights and dynamically
+    quantized activations. A decode step reads a quarter of the fp32 weight bytes; answers
+    differ slightly from fp32 ones (as a 4-bit GGUF's differ too)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the API is deprecated in favour of torchao
+        quantize: Any = torch.ao.quantization.quantize_dynamic  # untyped
+        return quantize(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 def available_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

@@ -33,7 +33,11 @@ def _load_transformers(settings: Settings, progress: Progress) -> Engine:
     from tiangong.engine.transformers_engine import TransformersEngine
 
     engine: Engine = TransformersEngine.load(
-        settings.model, device=settings.device, data_dir=settings.data_dir, progress=progress
+        settings.model,
+        device=settings.device,
+        dtype=settings.dtype,
+        data_dir=settings.data_dir,
+        progress=progress,
     )
     return engine
 
