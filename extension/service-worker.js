@@ -133,6 +133,11 @@ const handlers = {
     const id = await assistant.ask(msg.tabId, msg.question, { tabIds: msg.tabIds, outputLanguage: msg.outputLanguage });
     return { event: 'started', id };
   },
+  async 'translate-selection'(entry, msg) {
+    const tab = await api.tabs.get(msg.tabId);
+    const id = await assistant.fromMenu('translate', tab, { selectionText: '', frameId: 0 }, { output_language: msg.language }, { requireText: true });
+    return { event: 'started', id };
+  },
   async translate(entry, msg) {
     return { event: 'started', id: await assistant.translateAnswer(msg.id, msg.language) };
   },

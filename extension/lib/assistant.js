@@ -66,7 +66,9 @@ export class Assistant {
     } catch (error) {
       failure = error;
     }
-    if (result?.contentType === PDF_TYPE || looksLikePdf(tab?.url ?? '')) {
+    // The document's type decides; the URL only when the tab took no script (a viewer).
+    const isPdf = result ? result.contentType === PDF_TYPE : looksLikePdf(tab?.url ?? '');
+    if (isPdf) {
       return { page: await this.capturePdf(tabId, tab, limit), trimmed: false };
     }
     if (failure || !result) throw new Error(pageAccessError(failure ?? new Error(t('pageReturnedNothing'))));
@@ -118,7 +120,7 @@ export class Assistant {
   }
 
   /** From the context menu: the selected text, and where it sits for Replace. */
-  async fromMenu(kind, tab, info, options = {}) {
+  async fromMenu(kind, tab, info, options = {}, { requireText = false } = {}) {
     const key = newRequestId('sel');
     let found = { editable: false, text: '', context: '' };
     try {
@@ -127,6 +129,7 @@ export class Assistant {
       // a page we may not script (PDF viewer, browser page): the menu's own text still works
     }
     const text = found.text || info.selectionText || '';
+    if (requireText && !text.trim()) throw new Error(t('selectSomeText'));
     if (kind === 'translate') return this.translate(tab.id, text, options.output_language);
     if (kind === 'rewrite') {
       const target = { tabId: tab.id, frameId: info.frameId ?? 0, key, editable: found.editable };

@@ -6,6 +6,7 @@
 
 import { api } from '../lib/browser-api.js';
 import { localize, t } from '../lib/i18n.js';
+import { LANGUAGES } from '../lib/languages.js';
 import { loadSettings } from '../lib/settings.js';
 import { StatusView } from './status-view.js';
 import { ThreadView } from './thread-view.js';
@@ -131,6 +132,18 @@ function currentSummaryOptions() {
   for (const node of document.querySelectorAll('#summary-options select')) options[node.dataset.option] = node.value;
   return options;
 }
+
+// -- translate the selection on the page -------------------------------------------------
+
+for (const [code, name] of LANGUAGES) $('translate-selection').append(new Option(name, code));
+$('translate-selection').addEventListener('change', async () => {
+  const language = $('translate-selection').value;
+  $('translate-selection').value = '';
+  if (!language) return;
+  toast('');
+  const reply = await request('translate-selection', { language });
+  if (reply.event === 'failed') toast(reply.message);
+});
 
 // -- several tabs: a checklist of the window's web pages; 2–8 ticked are read together ------
 

@@ -149,6 +149,12 @@ def test_translate_a_selection_from_the_menu_and_arabic_reads_right_to_left(
     assert direction == "rtl"
     panel.screenshot(path=str(OUTPUT / "panel-arabic.png"))
 
+    # The same from the sidebar: the selection is still there; pick a language in the panel.
+    panel.get_by_test_id("translate-selection").select_option("zh-CN")
+    second = wait_request(panel, "done", previous=request_id)
+    asked = panel.locator(f'.turn[data-request-id="{second}"] .ask-text').inner_text()
+    assert asked.startswith("Translate into 中文（简体）") and "Solar capacity doubled" in asked
+
 
 def test_the_chinese_ui_summarizes_a_chinese_page(
     browser: Browser, pages: Pages, start_service: StartService
