@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 async def answer_across_pages(
     service: Service, req: Summarize | Ask, emit: Emit, cancel: CancelToken
 ) -> None:
-    from tiangong.service import _check, _Exchange
+    # service.py imports this module; its helpers are imported when a request runs.
+    from tiangong.service import PageDoc, _check, _Exchange
 
     started = time.monotonic()
     asking = isinstance(req, Ask)
@@ -94,9 +95,7 @@ async def answer_across_pages(
     )
     job = Job(kind, messages, GenerationParams(max_new), planned.context, question or "", options)
     exchange = _Exchange(conv, kind, user_text, planned.context, docs)
-    combined = type(docs[0])(
-        url, title, planned.context, (), docs[0].lang, sum(d.words for d in docs)
-    )
+    combined = PageDoc(url, title, planned.context, (), docs[0].lang, sum(d.words for d in docs))
     frame = service._start_frame(req.id, conv.id, combined, planned.combined, engine, messages)
     frame["page"]["sources"] = start_sources(docs, planned)
     await emit(frame)
