@@ -109,6 +109,10 @@ api.contextMenus.onClicked.addListener(async (info, tab) => {
   if (choice.kind === 'rewrite') {
     api.storage.local.set({ rewriteOptions: choice.options });
     await assistant.fromMenu('rewrite', tab, info, choice.options);
+  } else if (choice.kind === 'translate') {
+    await assistant.fromMenu('translate', tab, info, { output_language: choice.language });
+  } else if (choice.kind === 'summary-into') {
+    await assistant.summarize(tab.id, { ...settings.summaryOptions, output_language: choice.language });
   } else {
     await assistant.fromMenu(choice.kind, tab, info, settings.summaryOptions);
   }
@@ -123,10 +127,19 @@ const handlers = {
     return { event: 'snapshot', tabId: entry.tabId, thread: book.view(entry.tabId), status: connection.status, sidebar: sidebarKind(), workerStarted: STARTED_AT };
   },
   async summarize(entry, msg) {
-    return { event: 'started', id: await assistant.summarize(msg.tabId, msg.options) };
+    return { event: 'started', id: await assistant.summarize(msg.tabId, msg.options, { tabIds: msg.tabIds }) };
   },
   async ask(entry, msg) {
-    return { event: 'started', id: await assistant.ask(msg.tabId, msg.question) };
+    const id = await assistant.ask(msg.tabId, msg.question, { tabIds: msg.tabIds, outputLanguage: msg.outputLanguage });
+    return { event: 'started', id };
+  },
+  async 'translate-selection'(entry, msg) {
+    const tab = await api.tabs.get(msg.tabId);
+    const id = await assistant.fromMenu('translate', tab, { selectionText: '', frameId: 0 }, { output_language: msg.language }, { requireText: true });
+    return { event: 'started', id };
+  },
+  async translate(entry, msg) {
+    return { event: 'started', id: await assistant.translateAnswer(msg.id, msg.language) };
   },
   async cancel(entry, msg) {
     assistant.cancel(msg.id, msg.text);
@@ -147,7 +160,8 @@ const handlers = {
     return { event: 'snapshot', tabId: msg.tabId, thread: book.view(msg.tabId), status: connection.status };
   },
   async cite(entry, msg) {
-    return { event: 'cited', n: msg.n, ...(await assistant.cite(msg.tabId, msg.quote)) };
+    const where = { requestId: msg.requestId ?? null, source: msg.source ?? null, page: msg.page ?? null };
+    return { event: 'cited', n: msg.n, ...(await assistant.cite(msg.tabId, msg.quote, where)) };
   },
   async replace(entry, msg) {
     return { event: 'replaced', id: msg.id, ...(await assistant.replace(msg.id)) };

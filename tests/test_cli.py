@@ -143,6 +143,38 @@ def test_summarize_and_ask_stream_in_the_terminal(tmp_path: Path) -> None:
     assert "whole, 100% read" in answer.stderr
 
 
+def test_a_pdf_file_is_read_page_by_page_in_the_terminal(tmp_path: Path) -> None:
+    from tests.support.pdf_files import text_pdf
+
+    report = tmp_path / "harbour.pdf"
+    report.write_bytes(
+        text_pdf(
+            [
+                "The harbour survey counted four hundred boats moored in the old basin.",
+                "Dredging the eastern channel will cost nine million euros over two years.",
+            ]
+        )
+    )
+    answer = subprocess.run(
+        tiangong(
+            "ask",
+            str(report),
+            "What will dredging the eastern channel cost?",
+            "--engine",
+            "extractive",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ),
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "nine million euros" in answer.stdout
+    assert "[1, p. 2] Dredging the eastern channel" in answer.stderr
+
+
 def test_environment_variables_configure_serve(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(

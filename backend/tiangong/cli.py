@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path(_env("DATA_DIR", str(default_data_dir())))
     )
 
-    summarize = sub.add_parser("summarize", help="summarize an HTML file in the terminal")
+    summarize = sub.add_parser("summarize", help="summarize an HTML or PDF file in the terminal")
     summarize.add_argument("file", type=Path)
     summarize.add_argument(
         "--type", choices=["key-points", "tldr", "teaser", "headline"], default="key-points"
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--output-language")
     _add_engine_flags(summarize)
 
-    ask = sub.add_parser("ask", help="ask a question about an HTML file in the terminal")
+    ask = sub.add_parser("ask", help="ask a question about an HTML or PDF file in the terminal")
     ask.add_argument("file", type=Path)
     ask.add_argument("question")
     _add_engine_flags(ask)

@@ -1,4 +1,4 @@
-"""Page extraction in worker processes, so a hostile page can never block the event loop.
+"""Page extraction (HTML and PDF) in worker processes, so a hostile page never blocks the loop.
 
 Each worker has a memory ceiling; a page that takes longer than the timeout gets its worker
 killed and replaced, and the request fails with `too_large` while the server keeps serving.
@@ -14,14 +14,17 @@ import os
 import resource
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from tiangong.errors import TiangongError, TooLargeError
 
 if TYPE_CHECKING:
-    from tiangong.extract import Article
+    from tiangong.extract import Article, PdfDocument
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,17 @@ def _extract(html: str, url: str | None, selection: str | None) -> Article:
         raise TooLargeError("the page is nested too deeply to read") from None
 
 
+def _extract_pdf(data: bytes) -> PdfDocument:
+    from tiangong.extract import extract_pdf
+
+    try:
+        return extract_pdf(data)
+    except MemoryError:
+        raise TooLargeError("the PDF needs more memory to read than a page may use") from None
+    except RecursionError:
+        raise TooLargeError("the PDF is nested too deeply to read") from None
+
+
 class ExtractionWorker:
     def __init__(self, *, timeout: float = 10.0, workers: int = 2) -> None:
         self._timeout = timeout
@@ -74,9 +88,15 @@ class ExtractionWorker:
         await self.extract("<html><body><p>warm up</p></body></html>", None)
 
     async def extract(self, html: str, url: str | None, selection: str | None = None) -> Article:
+        return await self._run(_extract, html, url, selection)
+
+    async def extract_pdf(self, data: bytes) -> PdfDocument:
+        return await self._run(_extract_pdf, data)
+
+    async def _run(self, work: Callable[..., T], *args: object) -> T:
         for attempt in (1, 2):
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._executor(), _extract, html, url, selection)
+            future = loop.run_in_executor(self._executor(), work, *args)
             try:
                 return await asyncio.wait_for(future, self._timeout)
             except TimeoutError:

@@ -7,6 +7,9 @@
             chunks that each fit (the map step summarizes every chunk), then the notes are
             summarized (the reduce step, in rounds while they do not fit). All of the page
             is read: coverage is 1.
+- truncate: one of several pages asked about together whose share of the context cannot
+            hold it, in a summary: the page from its start until its share is full;
+            `coverage` says how much was read.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Literal
 
 from tiangong.text import BM25, sentences
 
-Strategy = Literal["whole", "retrieve", "map-reduce"]
+Strategy = Literal["whole", "retrieve", "map-reduce", "truncate"]
 # Map chunks are at most this many tokens even when the context takes more: small models
 # keep more of a short part in their notes, and the work per chunk stays bounded.
 MAP_CHUNK_TOKENS = 1536
@@ -93,6 +96,25 @@ def plan_page(
     pieces = split_long_blocks(blocks or [text], count_tokens, size)
     parts = tuple(chunk_blocks(pieces, count_tokens, chunk_tokens=size))
     return Plan("map-reduce", "", page_tokens, page_tokens, parts)
+
+
+def plan_head(
+    text: str, blocks: Sequence[str], *, count_tokens: Callable[[str], int], budget: int
+) -> Plan:
+    """The page from its start, in whole passages, until `budget` is full."""
+    page_tokens = count_tokens(text)
+    if page_tokens <= budget:
+        return Plan("whole", text, page_tokens, page_tokens)
+    size = min(RETRIEVE_CHUNK_TOKENS, budget)
+    pieces = split_long_blocks(blocks or [text], count_tokens, size)
+    chosen: list[Chunk] = []
+    used = 0
+    for chunk in chunk_blocks(pieces, count_tokens, chunk_tokens=size):
+        if used + chunk.tokens > budget:
+            break
+        chosen.append(chunk)
+        used += chunk.tokens
+    return Plan("truncate", "\n\n".join(c.text for c in chosen), page_tokens, used)
 
 
 def split_long_blocks(

@@ -177,8 +177,10 @@ _FORMATS = {
 
 
 def rewrite_messages(
-    text: str, context: str | None, options: RewriteOptions
+    text: str, context: str | None, options: RewriteOptions, source_lang: str | None = None
 ) -> tuple[ChatMessage, ...]:
+    if options.task == "translate":
+        return translate_messages(text, context, options, source_lang)
     rules = " ".join(
         part
         for part in (
@@ -200,6 +202,36 @@ def rewrite_messages(
     return (ChatMessage("system", system), ChatMessage("user", user))
 
 
+def translate_messages(
+    text: str, context: str | None, options: RewriteOptions, source_lang: str | None
+) -> tuple[ChatMessage, ...]:
+    target = language_name(options.output_language or "en")
+    source = f" from {language_name(source_lang)}" if source_lang else ""
+    system = (
+        f"You translate text{source} into {target}. Keep the meaning, names, numbers, line "
+        "breaks and Markdown. Reply with the translation only: no preamble, no notes, no "
+        "quotes around it."
+    )
+    if context:
+        system += f"\n\nThe text comes from this passage (for context only):\n{context}"
+    extra = " ".join(p for p in (_TONES[options.tone], options.instruction or "") if p)
+    user = f"Translate this text into {target}. {extra}".rstrip() + f"\n\n{text}"
+    return (ChatMessage("system", system), ChatMessage("user", user))
+
+
 def rewrite_max_tokens(text_tokens: int, options: RewriteOptions) -> int:
     factor = {"as-is": 1.4, "shorter": 1.0, "longer": 2.2}[options.length]
+    if options.task == "translate":
+        factor = max(factor, 2.0)  # scripts differ in tokens per meaning (zh ↔ en, ru)
     return options.max_tokens or max(32, min(2048, int(text_tokens * factor) + 32))
+
+
+def across_sources(messages: tuple[ChatMessage, ...], count: int) -> tuple[ChatMessage, ...]:
+    """The task on several pages at once: the last user message learns how they are marked."""
+    note = (
+        f"\n\nThe page above holds {count} sources, each under its own [number] header. "
+        "Cover every source, name the source of each point as [1], [2], …, and say where "
+        "they agree and where they differ."
+    )
+    last = messages[-1]
+    return (*messages[:-1], ChatMessage(last.role, last.content + note))

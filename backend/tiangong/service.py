@@ -8,6 +8,8 @@ every finished answer is committed to the store before `done` is emitted.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,8 +31,11 @@ from tiangong.engine.base import (
 )
 from tiangong.engine.registry import EngineHost
 from tiangong.errors import BadRequestError, TiangongError, TooLargeError, UnsupportedError
+from tiangong.extract import PdfDocument
+from tiangong.extract.lang import detect_language
 from tiangong.extract_worker import ExtractionWorker
 from tiangong.logs import bind_request
+from tiangong.many_pages import answer_across_pages
 from tiangong.plan import Plan, group_notes, plan_page
 from tiangong.prompts import (
     ASK_MAX_TOKENS,
@@ -47,6 +52,7 @@ from tiangong.prompts import (
 )
 from tiangong.protocol.messages import Ask, History, Page, Rewrite, Summarize
 from tiangong.scheduler import Scheduler
+from tiangong.sources import locate
 from tiangong.store.history import Conversation, HistoryStore, new_turn
 from tiangong.text import count_words
 
@@ -64,6 +70,10 @@ class PageDoc:
     lang: str | None
     words: int
     from_selection: bool = False
+    pdf: PdfDocument | None = None
+
+    def page_of(self, quote: str) -> int | None:
+        return self.pdf.page_of(quote) if self.pdf is not None else None
 
 
 @dataclass
@@ -74,6 +84,7 @@ class _Exchange:
     kind: TaskKind
     user_text: str
     cite_from: str | None
+    sources: tuple[PageDoc, ...] = ()  # where citations are looked up (PDF page, which tab)
 
 
 class _Cancelled(Exception):
@@ -103,6 +114,8 @@ class Service:
         try:
             if isinstance(message, History):
                 await emit(await self.history(message))
+            elif isinstance(message, Summarize | Ask) and message.pages:
+                await answer_across_pages(self, message, emit, cancel)
             elif isinstance(message, Summarize):
                 await self.summarize(message, emit, cancel)
             elif isinstance(message, Ask):
@@ -149,7 +162,9 @@ class Service:
         job = Job(
             "summarize", messages, GenerationParams(max_new), plan.context, "", _options(req, doc)
         )
-        exchange = _Exchange(conv, "summarize", _summary_request_text(req, doc), plan.context)
+        exchange = _Exchange(
+            conv, "summarize", _summary_request_text(req, doc), plan.context, (doc,)
+        )
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
         await self._generate(req.id, job, exchange, emit, cancel, started)
 
@@ -191,7 +206,7 @@ class Service:
         job = Job(
             "summarize", messages, GenerationParams(max_new), doc.text, "", _options(req, doc)
         )
-        exchange = _Exchange(conv, "summarize", _summary_request_text(req, doc), doc.text)
+        exchange = _Exchange(conv, "summarize", _summary_request_text(req, doc), doc.text, (doc,))
         await self._generate(req.id, job, exchange, emit, cancel, started)
 
     async def _map(
@@ -287,7 +302,7 @@ class Service:
         )
         options = {"output_language": req.output_language, "page_lang": doc.lang}
         job = Job("ask", messages, GenerationParams(max_new), plan.context, req.question, options)
-        exchange = _Exchange(conv, "ask", req.question, plan.context)
+        exchange = _Exchange(conv, "ask", req.question, plan.context, (doc,))
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
         await self._generate(req.id, job, exchange, emit, cancel, started)
 
@@ -297,27 +312,32 @@ class Service:
         text_tokens = engine.count_tokens(req.text)
         max_new = rewrite_max_tokens(text_tokens, req.options)
         context = req.context
-        messages = rewrite_messages(req.text, context, req.options)
+        source_lang = detect_language(req.text)
+        if req.options.task == "translate" and not req.options.output_language:
+            raise BadRequestError("options.output_language: name the language to translate into")
+        messages = rewrite_messages(req.text, context, req.options, source_lang)
         prompt_tokens = engine.count_prompt_tokens(messages)
         if prompt_tokens + max_new > engine.context_tokens and context:
             context = None  # the surrounding passage is a nicety; the text itself is not
-            messages = rewrite_messages(req.text, None, req.options)
+            messages = rewrite_messages(req.text, None, req.options, source_lang)
             prompt_tokens = engine.count_prompt_tokens(messages)
         if prompt_tokens + max_new > engine.context_tokens:
             raise TooLargeError(
                 f"the text is {text_tokens} tokens; this model rewrites at most about "
                 f"{engine.context_tokens // 3} at once"
             )
-        title = "Rewrite: " + " ".join(req.text.split()[:8])
+        title = ("Translate: " if req.options.task == "translate" else "Rewrite: ") + " ".join(
+            req.text.split()[:8]
+        )
         conv = await self.store.run(
             self.store.create_conversation,
             kind="rewrite",
             url="",
             title=title,
             page_text=req.text,
-            page_lang=None,
+            page_lang=source_lang,
         )
-        doc = _doc_from_text("", title, req.text, None)
+        doc = _doc_from_text("", title, req.text, source_lang)
         plan = Plan("whole", req.text, text_tokens, text_tokens)
         options = {"tone": req.options.tone, "length": req.options.length}
         job = Job("rewrite", messages, GenerationParams(max_new), req.text, "", options)
@@ -357,6 +377,8 @@ class Service:
         """The text a request works on: the selection, the extracted article, or given text."""
         if use_selection and page.selection:
             return _doc_from_text(page.url, page.title, page.selection, page.lang, selection=True)
+        if page.pdf is not None:
+            return await self._read_pdf(page)
         if page.html is not None and page.html.strip():
             article = await self.extractor.extract(page.html, page.url or None)
             doc = PageDoc(
@@ -372,6 +394,24 @@ class Service:
         if not doc.text.strip():
             raise BadRequestError("the page has no readable text")
         return doc
+
+    async def _read_pdf(self, page: Page) -> PageDoc:
+        assert page.pdf is not None
+        try:
+            data = base64.b64decode(page.pdf, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequestError("page.pdf is not valid base64") from None
+        pdf = await self.extractor.extract_pdf(data)
+        title = page.title if page.title and pdf.title == pdf.blocks[0][:200] else pdf.title
+        return PageDoc(
+            page.url,
+            title or page.title,
+            pdf.text,
+            pdf.blocks,
+            pdf.lang or page.lang,
+            pdf.words,
+            pdf=pdf,
+        )
 
     async def _engine_for(
         self, request_id: str, capability: str, emit: Emit, cancel: CancelToken
@@ -424,6 +464,7 @@ class Service:
                 "words": doc.words,
                 "tokens": plan.page_tokens,
                 "lang": doc.lang,
+                **({"pages": doc.pdf.page_count} if doc.pdf is not None else {}),
                 "plan": {
                     "strategy": strategy,
                     "coverage": plan.coverage,
@@ -476,7 +517,9 @@ class Service:
         citations = []
         if finish.finish_reason != "cancelled" and exchange.cite_from:
             found = find_citations(answer, exchange.cite_from)
-            citations = [{"n": c.n, "quote": c.quote} for c in found]
+            citations = [
+                {"n": c.n, "quote": c.quote, **locate(c.quote, exchange.sources)} for c in found
+            ]
         await asyncio.shield(
             self._store(exchange, request_id, answer, finish.finish_reason, citations)
         )

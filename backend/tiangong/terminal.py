@@ -7,6 +7,7 @@ can be piped on its own.
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 from typing import Any
 
@@ -27,8 +28,11 @@ async def run_in_terminal(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         print(f"tiangong: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    html = raw.decode("utf-8", "replace")
-    page = Page(url=args.file.resolve().as_uri(), title=args.file.stem, html=html)
+    url = args.file.resolve().as_uri()
+    if raw[:1024].lstrip().startswith(b"%PDF-"):
+        page = Page(url=url, title=args.file.stem, pdf=base64.b64encode(raw).decode("ascii"))
+    else:
+        page = Page(url=url, title=args.file.stem, html=raw.decode("utf-8", "replace"))
     if args.command == "summarize":
         options = SummarizeOptions(
             type=args.type, length=args.length, output_language=args.output_language
@@ -59,7 +63,8 @@ async def run_in_terminal(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
         elif kind == "citation":
-            print(f"\n[{frame['n']}] {frame['quote']}", file=sys.stderr)
+            where = f", p. {frame['page']}" if "page" in frame else ""
+            print(f"\n[{frame['n']}{where}] {frame['quote']}", file=sys.stderr)
         elif kind == "done":
             print(file=sys.stdout)
             print(

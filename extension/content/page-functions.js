@@ -50,7 +50,23 @@ export function capturePage(limitBytes) {
     while (bytes(text) > budget) text = text.slice(0, Math.floor(Math.min(text.length, budget) * 0.75));
     page.text = text;
   }
-  return { page, trimmed, originalBytes: bytes(original) };
+  return { page, trimmed, originalBytes: bytes(original), contentType: document.contentType };
+}
+
+/**
+ * A PDF tab's own file, fetched from inside the tab (so a file only this browser session may
+ * read, behind a login or a cookie, still comes): { pdf: base64 } or { tooLarge: bytes };
+ * null when the tab shows no PDF.
+ */
+export async function readOwnPdf(maxBytes) {
+  if (document.contentType !== 'application/pdf' && !/\.pdf$/i.test(location.pathname)) return null;
+  const response = await fetch(location.href, { credentials: 'include' });
+  if (!response.ok) return null;
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes.length > maxBytes) return { tooLarge: bytes.length };
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return { pdf: btoa(binary), title: document.title };
 }
 
 /** Remembers where the selection is, so Replace can write a rewrite back into it. */

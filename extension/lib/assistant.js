@@ -2,14 +2,18 @@
 // the one connection, and route the answers into the RequestBook. The panel only asks for
 // things (by port message) and shows the book; the page functions only read and write pages.
 
-import { capturePage, highlightQuote, rememberSelection, replaceSelection } from '../content/page-functions.js';
+import { capturePage, highlightQuote, readOwnPdf, rememberSelection, replaceSelection } from '../content/page-functions.js';
 import { api, pageAccessError } from './browser-api.js';
+import { t } from './i18n.js';
+import { languageName } from './languages.js';
+import { PDF_TYPE, fetchPdf, looksLikePdf, maxPdfBytes, pdfTooLargeMessage } from './pdf.js';
 import { summaryFrameOptions } from './settings.js';
 
 export const HIGHLIGHT_NAME = 'tiangong-citation';
 const HIGHLIGHT_CSS = `::highlight(${HIGHLIGHT_NAME}) { background-color: #ffd54a; color: #111; }
 mark { background-color: #ffd54a; color: #111; }`;
 export const EXPLAIN_QUESTION = 'Explain the selected passage in plain words.';
+export const MAX_TABS = 8;
 const PAGE_KINDS = new Set(['summarize', 'summarize-selection', 'ask', 'explain']);
 
 export function newRequestId(prefix) {
@@ -34,10 +38,10 @@ export class Assistant {
     if (!frame) {
       if (info.lost) {
         this.book.connectionLost();
-        for (const waiter of this.pendingHistory.values()) waiter.reject(new Error('The connection was lost.'));
+        for (const waiter of this.pendingHistory.values()) waiter.reject(new Error(t('connectionLostShort')));
         this.pendingHistory.clear();
       } else if (info.invalid && info.requestId) {
-        this.book.fail(info.requestId, { code: 'bad_frame', message: `The service sent a frame this extension does not understand (${info.invalid}).`, retryable: false });
+        this.book.fail(info.requestId, { code: 'bad_frame', message: t('badFrame', info.invalid), retryable: false });
       }
       return;
     }
@@ -51,30 +55,72 @@ export class Assistant {
     this.book.apply(frame);
   }
 
-  async capture(tabId) {
+  /** The page of a tab as the protocol wants it; `share` of the frame when several go at once. */
+  async capture(tabId, share = 1) {
+    const limit = Math.floor(this.connection.limits.page_frame_bytes / share);
+    const tab = await api.tabs.get(tabId).catch(() => null);
+    let result = null;
+    let failure = null;
     try {
-      const result = await runInPage(tabId, capturePage, [this.connection.limits.page_frame_bytes]);
-      if (!result) throw new Error('the page returned nothing');
-      return result;
+      result = await runInPage(tabId, capturePage, [limit]);
     } catch (error) {
-      throw new Error(pageAccessError(error));
+      failure = error;
     }
+    // The document's type decides; the URL only when the tab took no script (a viewer).
+    const isPdf = result ? result.contentType === PDF_TYPE : looksLikePdf(tab?.url ?? '');
+    if (isPdf) {
+      return { page: await this.capturePdf(tabId, tab, limit), trimmed: false };
+    }
+    if (failure || !result) throw new Error(pageAccessError(failure ?? new Error(t('pageReturnedNothing'))));
+    return result;
+  }
+
+  async capturePdf(tabId, tab, limit) {
+    const maxBytes = maxPdfBytes(limit);
+    let found = null;
+    try {
+      found = await runInPage(tabId, readOwnPdf, [maxBytes]);
+    } catch {
+      // the viewer may not take scripts: the extension fetches the file itself
+    }
+    if (!found && tab?.url) found = await fetchPdf(tab.url, maxBytes);
+    if (!found) throw new Error(t('pdfNotRead'));
+    if (found.tooLarge) throw new Error(pdfTooLargeMessage(found.tooLarge, maxBytes));
+    const url = tab?.url ?? '';
+    const title = tab?.title || found.title || url.split('/').pop() || 'PDF';
+    return { url: url.slice(0, 8192), title: title.slice(0, 2000), pdf: found.pdf };
   }
 
   // -- entry points ------------------------------------------------------------------------
 
-  summarize(tabId, options, { replaces = null } = {}) {
-    const params = { options: summaryFrameOptions(options) };
-    const label = `Summary · ${options.type}, ${options.length}`;
+  /** `tabIds` (2–8): the tabs to summarize together instead of `tabId` alone. */
+  summarize(tabId, options, { replaces = null, tabIds = null } = {}) {
+    const params = { options: summaryFrameOptions(options), tabIds: manyTabs(tabIds) };
+    const what = params.tabIds ? t('summaryOfTabs', params.tabIds.length) : t('summaryLabel');
+    const label = `${what} · ${t(`summaryTypeWord_${options.type.replace(/-/g, '_')}`)}, ${t(`lengthWord_${options.length}`)}`;
     return this.start({ kind: 'summarize', tabId, label, params, format: options.format, replaces });
   }
 
-  ask(tabId, question, { replaces = null } = {}) {
-    return this.start({ kind: 'ask', tabId, label: question, params: { question }, replaces });
+  ask(tabId, question, { replaces = null, tabIds = null, outputLanguage = '' } = {}) {
+    const params = { question, tabIds: manyTabs(tabIds), options: outputLanguage ? { output_language: outputLanguage } : {} };
+    return this.start({ kind: 'ask', tabId, label: question, params, replaces });
+  }
+
+  /** Translates a text (a selection, an answer) into `language`; the service detects its source. */
+  translate(tabId, text, language, { format = 'plain-text' } = {}) {
+    const params = { text, options: { task: 'translate', output_language: language } };
+    const label = t('translateLabel', languageName(language), text);
+    return this.start({ kind: 'translate', tabId, label, params, format });
+  }
+
+  translateAnswer(id, language) {
+    const record = this.book.get(id);
+    if (!record?.text) return null;
+    return this.translate(record.tabId, record.text, language, { format: record.format });
   }
 
   /** From the context menu: the selected text, and where it sits for Replace. */
-  async fromMenu(kind, tab, info, options = {}) {
+  async fromMenu(kind, tab, info, options = {}, { requireText = false } = {}) {
     const key = newRequestId('sel');
     let found = { editable: false, text: '', context: '' };
     try {
@@ -83,16 +129,18 @@ export class Assistant {
       // a page we may not script (PDF viewer, browser page): the menu's own text still works
     }
     const text = found.text || info.selectionText || '';
+    if (requireText && !text.trim()) throw new Error(t('selectSomeText'));
+    if (kind === 'translate') return this.translate(tab.id, text, options.output_language);
     if (kind === 'rewrite') {
       const target = { tabId: tab.id, frameId: info.frameId ?? 0, key, editable: found.editable };
       const params = { text, context: found.context, options };
       return this.start({ kind: 'rewrite', tabId: tab.id, label: text, params, format: 'plain-text', target });
     }
     if (kind === 'explain') {
-      return this.start({ kind: 'explain', tabId: tab.id, label: `Explain: “${text}”`, params: { question: EXPLAIN_QUESTION, selection: text } });
+      return this.start({ kind: 'explain', tabId: tab.id, label: t('explainLabel', text), params: { question: EXPLAIN_QUESTION, selection: text } });
     }
     const params = { options: summaryFrameOptions(options), selection: text };
-    return this.start({ kind: 'summarize-selection', tabId: tab.id, label: `Summarize selection: “${text}”`, params, format: options.format });
+    return this.start({ kind: 'summarize-selection', tabId: tab.id, label: t('summarizeSelectionLabel', text), params, format: options.format });
   }
 
   /** Runs a request again (Regenerate, Retry), optionally with changed options. */
@@ -114,9 +162,10 @@ export class Assistant {
   }
 
   async start({ kind, tabId, label, params, format = 'markdown', target = null, replaces = null, again = false }) {
-    const id = newRequestId(kind === 'rewrite' ? 'w' : kind.startsWith('summarize') ? 's' : 'q');
-    // Regenerate asks again in the conversation the answer was asked in (none for a first one).
-    const conversationId = again ? params.conversationId ?? null : this.book.thread(tabId).conversationId;
+    const id = newRequestId({ rewrite: 'w', translate: 't' }[kind] ?? (kind.startsWith('summarize') ? 's' : 'q'));
+    // Regenerate asks again in the conversation the answer was asked in (none for a first one);
+    // a question across tabs starts a conversation of its own.
+    const conversationId = params.tabIds ? null : again ? params.conversationId ?? null : this.book.thread(tabId).conversationId;
     params = { ...params, conversationId };
     const record = this.book.create({ id, kind, tabId, label, params, format, target, replaces });
     try {
@@ -138,14 +187,16 @@ export class Assistant {
       if (params.context && params.context !== params.text) frame.context = params.context.slice(0, 200000);
       return frame;
     }
+    if (kind === 'translate') return { type: 'rewrite', id, text: params.text.slice(0, 100000), options: params.options };
     if (!PAGE_KINDS.has(kind)) throw new Error(`unknown request kind ${kind}`);
+    if (params.tabIds) return this.buildManyFrame(record);
     const thread = this.book.thread(tabId);
     const followUp = kind === 'ask' && conversationId;
     let page = null;
     if (!followUp || !(await this.samePage(tabId, thread.url))) {
       const captured = await this.capture(tabId);
       page = captured.page;
-      if (captured.trimmed) this.book.note(id, 'The page was large: scripts, styles and images were left out before sending.');
+      if (captured.trimmed) this.book.note(id, t('pageTrimmed'));
       if (params.selection) page.selection = params.selection.slice(0, 200000);
       else if (kind === 'summarize') delete page.selection; // "Summarize page" means the whole page
     }
@@ -153,6 +204,20 @@ export class Assistant {
     const frame = { type: 'ask', id, question: params.question };
     if (page) frame.page = page;
     if (followUp) frame.conversation_id = conversationId;
+    if (params.options?.output_language) frame.options = { output_language: params.options.output_language };
+    return frame;
+  }
+
+  /** One frame with every chosen tab's page; each tab gets an equal share of the frame. */
+  async buildManyFrame({ id, kind, params }) {
+    const captured = await Promise.all(params.tabIds.map((tabId) => this.capture(tabId, params.tabIds.length)));
+    const pages = captured.map(({ page }) => {
+      delete page.selection; // across tabs, each tab is read whole
+      return page;
+    });
+    if (kind === 'summarize') return { type: 'summarize', id, pages, options: params.options };
+    const frame = { type: 'ask', id, question: params.question, pages };
+    if (params.options?.output_language) frame.options = { output_language: params.options.output_language };
     return frame;
   }
 
@@ -187,7 +252,28 @@ export class Assistant {
     this.book.restoreConversation(tabId, reply.conversation, reply.turns ?? []);
   }
 
-  async cite(tabId, quote) {
+  /**
+   * Shows a cited passage: in the tab it came from (answers across tabs switch to it), at its
+   * page in a PDF.
+   */
+  async cite(tabId, quote, { requestId = null, source = null, page = null } = {}) {
+    const record = requestId ? this.book.get(requestId) : null;
+    const target = source !== null && record?.params?.tabIds?.[source] !== undefined ? record.params.tabIds[source] : tabId;
+    if (target !== tabId) await api.tabs.update(target, { active: true }).catch(() => {});
+    if (page) {
+      try {
+        const tab = await api.tabs.get(target);
+        await api.tabs.update(target, { url: `${tab.url.split('#')[0]}#page=${page}` });
+        return { found: true, tabId: target, page };
+      } catch (error) {
+        return { found: false, reason: pageAccessError(error) };
+      }
+    }
+    const shown = await this.highlight(target, quote);
+    return { ...shown, tabId: target };
+  }
+
+  async highlight(tabId, quote) {
     try {
       await api.scripting.insertCSS({ target: { tabId }, css: HIGHLIGHT_CSS }).catch(() => {});
       return (await runInPage(tabId, highlightQuote, [quote, HIGHLIGHT_NAME])) ?? { found: false };
@@ -198,10 +284,10 @@ export class Assistant {
 
   async replace(id) {
     const record = this.book.get(id);
-    if (!record?.target) return { ok: false, reason: 'Nothing to replace.' };
+    if (!record?.target) return { ok: false, reason: t('nothingToReplace') };
     const { tabId, frameId, key } = record.target;
     try {
-      return (await runInPage(tabId, replaceSelection, [key, record.text.trim()], frameId)) ?? { ok: false, reason: 'The page did not answer.' };
+      return (await runInPage(tabId, replaceSelection, [key, record.text.trim()], frameId)) ?? { ok: false, reason: t('pageDidNotAnswer') };
     } catch (error) {
       return { ok: false, reason: pageAccessError(error) };
     }
@@ -214,4 +300,9 @@ function cleanRewriteOptions(options = {}) {
     if (options[name]) out[name] = options[name];
   }
   return out;
+}
+
+function manyTabs(tabIds) {
+  const unique = [...new Set((tabIds ?? []).map(Number))].slice(0, MAX_TABS);
+  return unique.length >= 2 ? unique : null;
 }

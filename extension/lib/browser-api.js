@@ -1,5 +1,7 @@
 // The few places Chromium, Opera and Firefox differ, behind one small surface.
 
+import { t } from './i18n.js';
+
 export const api = globalThis.browser ?? globalThis.chrome;
 
 /** 'side_panel' (Chrome, Edge, Brave), 'opera' (opr.sidebarAction) or 'firefox' (sidebarAction). */
@@ -36,8 +38,8 @@ export async function openPanelWindow(tab) {
 export function pageAccessError(error) {
   const text = String(error?.message ?? error);
   if (/Cannot access|cannot be scripted|chrome:\/\/|extensions gallery|Missing host permission|about:/i.test(text)) {
-    return 'The browser does not let extensions read this page (browser pages and extension stores are off-limits). Open a web page and try again.';
+    return t('pageOffLimits');
   }
-  if (/No tab with id|Frame with ID/i.test(text)) return 'That tab is gone: open the page again.';
-  return `Could not read the page: ${text}`;
+  if (/No tab with id|Frame with ID/i.test(text)) return t('tabGone');
+  return t('pageNotRead', text);
 }

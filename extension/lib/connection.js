@@ -5,6 +5,7 @@
 // in, so the node tests drive every path with fakes of exactly those three seams.
 
 import { DEFAULT_LIMITS, PROTOCOL_VERSION, ProtocolError } from './codec.js';
+import { t } from './i18n.js';
 
 export const DEFAULT_SERVER_URL = 'ws://127.0.0.1:8765/ws';
 export const START_COMMAND = 'make run';
@@ -42,7 +43,7 @@ export function httpBase(wsUrl) {
 }
 
 export function offlineMessage(url) {
-  return `Server not running at ${url}. Start it with \`${START_COMMAND}\` (or \`${START_COMMAND_ALT}\`).`;
+  return t('serverNotRunning', url, `\`${START_COMMAND}\``, `\`${START_COMMAND_ALT}\``);
 }
 
 export class Connection {
@@ -66,7 +67,7 @@ export class Connection {
     this.statusListeners = new Set();
     this.frameListeners = new Set();
     this.waiters = new Set();
-    this.current = { state: State.UNPAIRED, url: this.url, message: 'Not paired yet.' };
+    this.current = { state: State.UNPAIRED, url: this.url, message: t('notPairedYet') };
   }
 
   get status() {
@@ -97,7 +98,7 @@ export class Connection {
     this.attempt = 0;
     this.drop();
     if (!this.token) {
-      this.update({ state: State.UNPAIRED, message: 'Not paired yet: paste the pairing token in the options.' });
+      this.update({ state: State.UNPAIRED, message: t('notPairedHelp') });
       return;
     }
     this.open();
@@ -139,7 +140,7 @@ export class Connection {
 
   close() {
     this.drop();
-    this.update({ state: State.OFFLINE, message: 'Closed.' });
+    this.update({ state: State.OFFLINE, message: t('closed') });
   }
 
   // -- internals ----------------------------------------------------------------------------
@@ -180,12 +181,12 @@ export class Connection {
     try {
       socket = new this.WebSocketImpl(this.url);
     } catch (error) {
-      this.update({ state: State.REFUSED, message: `Bad server URL ${this.url}: ${error.message}` });
+      this.update({ state: State.REFUSED, message: t('badServerUrl', this.url, error.message) });
       return;
     }
     this.socket = socket;
     let opened = false;
-    this.update({ state: State.CONNECTING, message: `Connecting to ${this.url}…`, attempt: this.attempt });
+    this.update({ state: State.CONNECTING, message: t('connectingTo', this.url), attempt: this.attempt });
     this.handshakeTimer = this.clock.setTimeout(() => {
       if (this.socket === socket) socket.close(4000, 'no welcome in time');
     }, this.handshakeTimeoutMs);
@@ -206,7 +207,7 @@ export class Connection {
       this.lost();
       if (this.current.state === State.REFUSED) return;
       if (wasConnected) this.attempt = 0;
-      this.scheduleRetry(opened ? 'Connection lost.' : null);
+      this.scheduleRetry(opened ? t('connectionLostShort') : null);
     };
   }
 
@@ -228,7 +229,7 @@ export class Connection {
       this.attempt = 0;
       this.update({
         state: State.CONNECTED,
-        message: 'Connected.',
+        message: t('connectedDot'),
         engine: frame.engine,
         limits: { ...DEFAULT_LIMITS, ...frame.limits },
         serverVersion: frame.server.version,
@@ -273,7 +274,7 @@ export async function probeHealth(base, origin = globalThis.location?.origin ?? 
     if (response.status === 403) {
       return {
         forbidden: true,
-        message: `The service at ${base} refuses this extension (${origin}). Start it with \`tiangong serve --allow-origin ${origin}\`.`,
+        message: t('originRefused', base, origin, `\`tiangong serve --allow-origin ${origin}\``),
       };
     }
     return { forbidden: false };

@@ -1,18 +1,24 @@
 // The context menu on a selection: Rewrite… (tone and length, in Chrome Rewriter's names),
-// Summarize selection, Explain. Ids encode the choice, so a click needs no lookup table.
+// Translate selection into…, Summarize selection, Explain; on a page: Translate page summary
+// into…. Ids encode the choice, so a click needs no lookup table.
+
+import { t } from './i18n.js';
+import { LANGUAGES } from './languages.js';
 
 export const MENU_IDS = Object.freeze({
   rewrite: 'tiangong-rewrite',
   summarizeSelection: 'tiangong-summarize-selection',
   explain: 'tiangong-explain',
+  translate: 'tiangong-translate',
+  summaryInto: 'tiangong-summary-into',
 });
 
 export const REWRITE_CHOICES = Object.freeze([
-  { title: 'More formal', tone: 'more-formal', length: 'as-is' },
-  { title: 'More casual', tone: 'more-casual', length: 'as-is' },
-  { title: 'Shorter', tone: 'as-is', length: 'shorter' },
-  { title: 'Longer', tone: 'as-is', length: 'longer' },
-  { title: 'Same tone and length', tone: 'as-is', length: 'as-is' },
+  { title: 'menuMoreFormal', tone: 'more-formal', length: 'as-is' },
+  { title: 'menuMoreCasual', tone: 'more-casual', length: 'as-is' },
+  { title: 'menuShorter', tone: 'as-is', length: 'shorter' },
+  { title: 'menuLonger', tone: 'as-is', length: 'longer' },
+  { title: 'menuSameToneLength', tone: 'as-is', length: 'as-is' },
 ]);
 
 export function rewriteMenuId(tone, length) {
@@ -24,6 +30,8 @@ export function parseMenuId(id) {
   if (id === MENU_IDS.summarizeSelection) return { kind: 'summarize-selection' };
   if (id === MENU_IDS.explain) return { kind: 'explain' };
   const [prefix, tone, length] = String(id).split(':');
+  if (prefix === MENU_IDS.translate && tone) return { kind: 'translate', language: tone };
+  if (prefix === MENU_IDS.summaryInto && tone) return { kind: 'summary-into', language: tone };
   if (prefix === MENU_IDS.rewrite && tone && length) return { kind: 'rewrite', options: { tone, length } };
   return null;
 }
@@ -31,11 +39,20 @@ export function parseMenuId(id) {
 export function createMenus(menus) {
   menus.removeAll(() => {
     const contexts = ['selection'];
-    menus.create({ id: MENU_IDS.rewrite, title: 'Rewrite…', contexts });
+    menus.create({ id: MENU_IDS.rewrite, title: t('menuRewrite'), contexts });
     for (const choice of REWRITE_CHOICES) {
-      menus.create({ id: rewriteMenuId(choice.tone, choice.length), parentId: MENU_IDS.rewrite, title: choice.title, contexts });
+      menus.create({ id: rewriteMenuId(choice.tone, choice.length), parentId: MENU_IDS.rewrite, title: t(choice.title), contexts });
     }
-    menus.create({ id: MENU_IDS.summarizeSelection, title: 'Summarize selection', contexts });
-    menus.create({ id: MENU_IDS.explain, title: 'Explain', contexts });
+    menus.create({ id: MENU_IDS.translate, title: t('menuTranslateSelection'), contexts });
+    for (const [code, name] of LANGUAGES) {
+      menus.create({ id: `${MENU_IDS.translate}:${code}`, parentId: MENU_IDS.translate, title: name, contexts });
+    }
+    menus.create({ id: MENU_IDS.summarizeSelection, title: t('menuSummarizeSelection'), contexts });
+    menus.create({ id: MENU_IDS.explain, title: t('menuExplain'), contexts });
+    const page = ['page'];
+    menus.create({ id: MENU_IDS.summaryInto, title: t('menuSummaryInto'), contexts: page });
+    for (const [code, name] of LANGUAGES) {
+      menus.create({ id: `${MENU_IDS.summaryInto}:${code}`, parentId: MENU_IDS.summaryInto, title: name, contexts: page });
+    }
   });
 }

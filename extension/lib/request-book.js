@@ -3,6 +3,8 @@
 // re-attaches to an answer still streaming; snapshots survive a service-worker restart.
 // Pure state: frames and user actions in, change notifications out; no browser APIs.
 
+import { t } from './i18n.js';
+
 export const RequestState = Object.freeze({ STREAMING: 'streaming', DONE: 'done', ERROR: 'error' });
 
 // Kinds whose conversation the next question in the same tab continues.
@@ -85,7 +87,7 @@ export class RequestBook {
         this.onDelta(record, frame.text);
         return;
       case 'citation':
-        record.citations = [...record.citations.filter((c) => c.n !== frame.n), { n: frame.n, quote: frame.quote }].sort((a, b) => a.n - b.n);
+        record.citations = [...record.citations.filter((c) => c.n !== frame.n), citationOf(frame)].sort((a, b) => a.n - b.n);
         break;
       case 'done':
         record.state = RequestState.DONE;
@@ -129,7 +131,7 @@ export class RequestBook {
   connectionLost() {
     for (const record of this.records.values()) {
       if (record.state === RequestState.STREAMING && record.sent) {
-        this.fail(record.id, { code: 'connection_lost', message: 'The connection to the service was lost before the answer finished.' });
+        this.fail(record.id, { code: 'connection_lost', message: t('connectionLost') });
       }
     }
   }
@@ -167,7 +169,7 @@ export class RequestBook {
         state: turn.status === 'incomplete' && turn.finish_reason === 'error' ? RequestState.ERROR : RequestState.DONE,
         text: turn.text, citations: turn.citations ?? [], progress: null, conversationId: conversation.id,
         page: null, finishReason: turn.finish_reason ?? 'stop', notice: null, restored: true,
-        error: turn.finish_reason === 'error' ? { code: 'incomplete', message: 'This answer broke off.', retryable: false } : null,
+        error: turn.finish_reason === 'error' ? { code: 'incomplete', message: t('answerBrokeOff'), retryable: false } : null,
         createdAt: Date.parse(turn.created_at) || Date.now(),
       };
       this.records.set(id, record);
@@ -193,9 +195,17 @@ export class RequestBook {
     for (const record of this.records.values()) {
       if (record.state === RequestState.STREAMING) {
         record.state = RequestState.ERROR;
-        record.error = { code: 'interrupted', message: 'The extension restarted before this answer finished.', retryable: true };
+        record.error = { code: 'interrupted', message: t('interruptedByRestart'), retryable: true };
         record.progress = null;
       }
     }
   }
+}
+
+/** A citation as the panel keeps it: the quote, and where it is (PDF page, which tab). */
+function citationOf({ n, quote, page, source }) {
+  const citation = { n, quote };
+  if (page !== undefined) citation.page = page;
+  if (source !== undefined) citation.source = source;
+  return citation;
 }

@@ -1,6 +1,6 @@
 // A small JSON Schema validator for the subset protocol/schema/v1 uses: type, const, enum,
 // properties, required, additionalProperties, anyOf, oneOf, $ref (local #/...), minLength,
-// maxLength, minimum, maximum, pattern, items, uniqueItems. Annotations (title, description,
+// maxLength, minimum, maximum, pattern, items, minItems, maxItems, uniqueItems. Annotations (title, description,
 // default, $id, $schema) are ignored. A keyword outside the subset throws, so the schema
 // cannot silently grow past what this file checks.
 
@@ -8,6 +8,7 @@ const ANNOTATIONS = new Set(['$schema', '$id', '$defs', 'title', 'description', 
 const KEYWORDS = new Set([
   'type', 'const', 'enum', 'properties', 'required', 'additionalProperties', 'anyOf', 'oneOf',
   '$ref', 'minLength', 'maxLength', 'minimum', 'maximum', 'pattern', 'items', 'uniqueItems',
+  'minItems', 'maxItems',
 ]);
 
 /** A validation problem: `path` is the dotted place in the instance ('' for the root). */
@@ -144,6 +145,12 @@ export class SchemaValidator {
   }
 
   checkArray(value, schema, path, errors) {
+    if (schema.minItems !== undefined && value.length < schema.minItems) {
+      errors.push(new SchemaError(path, `has fewer than ${schema.minItems} items`, 'minItems'));
+    }
+    if (schema.maxItems !== undefined && value.length > schema.maxItems) {
+      errors.push(new SchemaError(path, `has more than ${schema.maxItems} items`, 'maxItems'));
+    }
     if (schema.items !== undefined) {
       value.forEach((item, i) => this.check(item, schema.items, join(path, i), errors));
     }

@@ -2,6 +2,7 @@
 // summary and rewrite choices (remembered between uses).
 
 import { DEFAULT_SERVER_URL } from './connection.js';
+import { t } from './i18n.js';
 
 export const SUMMARY_DEFAULTS = Object.freeze({ type: 'key-points', length: 'medium', format: 'markdown', output_language: '' });
 export const REWRITE_DEFAULTS = Object.freeze({ tone: 'as-is', length: 'as-is' });
@@ -33,9 +34,9 @@ export function summaryFrameOptions(options) {
 export function checkServerUrl(text) {
   try {
     const url = new URL(text.trim());
-    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') return { error: 'The server URL starts with ws:// (for example ws://127.0.0.1:8765/ws).' };
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') return { error: t('serverUrlScheme') };
     return { url: url.href };
   } catch {
-    return { error: 'That is not a URL: use ws://127.0.0.1:8765/ws unless you changed the port.' };
+    return { error: t('serverUrlInvalid') };
   }
 }

@@ -2,10 +2,12 @@
 // worker reconnects when they change. The connection line mirrors the worker's status.
 
 import { api } from '../lib/browser-api.js';
+import { localize, t } from '../lib/i18n.js';
 import { checkServerUrl, loadSettings } from '../lib/settings.js';
 import { describeStatus } from '../sidepanel/status-view.js';
 
 const $ = (id) => document.getElementById(id);
+localize();
 
 function showStatus(status) {
   const { line, detail } = describeStatus(status);
@@ -32,5 +34,5 @@ $('form').addEventListener('submit', async (event) => {
     return;
   }
   await api.storage.local.set({ serverUrl: checked.url, token: $('token').value.trim() });
-  $('saved').textContent = 'Saved.';
+  $('saved').textContent = t('saved');
 });

@@ -5,6 +5,8 @@
 // data-request-state for tests (and for anyone debugging) to wait on.
 
 import { api } from '../lib/browser-api.js';
+import { localize, t } from '../lib/i18n.js';
+import { LANGUAGES } from '../lib/languages.js';
 import { loadSettings } from '../lib/settings.js';
 import { StatusView } from './status-view.js';
 import { ThreadView } from './thread-view.js';
@@ -20,6 +22,7 @@ let seq = 0;
 const waiting = new Map();
 let current = null; // the latest answer in the thread
 
+localize();
 const status = new StatusView({ root: $('status'), detail: $('status-detail'), pairing: $('pairing') });
 const thread = new ThreadView({ root: $('thread'), act: request, onChange: showLatest });
 
@@ -77,7 +80,7 @@ function receive(msg) {
       break;
     case 'cited':
       document.body.dataset.citation = msg.found ? `found-${msg.n}` : `missing-${msg.n}`;
-      if (!msg.found) toast(msg.reason ?? 'That passage was not found on the page any more.');
+      if (!msg.found) toast(msg.reason ?? t('citationNotFound'));
       break;
     case 'failed':
       toast(msg.message);
@@ -92,7 +95,7 @@ function connect() {
   port.onDisconnect.addListener(() => {
     // The service worker stopped (idle, update, crash): wake it again and re-attach.
     port = null;
-    for (const resolve of waiting.values()) resolve({ event: 'failed', message: 'The extension restarted.' });
+    for (const resolve of waiting.values()) resolve({ event: 'failed', message: t('extensionRestarted') });
     waiting.clear();
     setTimeout(connect, 200);
   });
@@ -130,9 +133,74 @@ function currentSummaryOptions() {
   return options;
 }
 
+// -- translate the selection on the page -------------------------------------------------
+
+for (const [code, name] of LANGUAGES) $('translate-selection').append(new Option(name, code));
+$('translate-selection').addEventListener('change', async () => {
+  const language = $('translate-selection').value;
+  $('translate-selection').value = '';
+  if (!language) return;
+  toast('');
+  const reply = await request('translate-selection', { language });
+  if (reply.event === 'failed') toast(reply.message);
+});
+
+// -- several tabs: a checklist of the window's web pages; 2–8 ticked are read together ------
+
+const MAX_TABS = 8;
+
+function chosenTabs() {
+  return [...document.querySelectorAll('#tab-list input:checked')].map((box) => Number(box.value));
+}
+
+function showChosenTabs() {
+  const count = chosenTabs().length;
+  const many = count >= 2;
+  $('summarize').textContent = many ? t('summarizeTabs', count) : t('summarizePage');
+  $('question').placeholder = many ? t('askTabsPlaceholder', count) : t('askPlaceholder');
+  document.body.dataset.tabsChosen = String(count);
+  for (const box of document.querySelectorAll('#tab-list input:not(:checked)')) box.disabled = count >= MAX_TABS;
+}
+
+async function listTabs() {
+  const chosen = new Set(chosenTabs());
+  const tabs = await api.tabs.query({ currentWindow: true });
+  const list = $('tab-list');
+  list.replaceChildren();
+  for (const tab of tabs) {
+    if (!/^(https?|file):/.test(tab.url ?? '')) continue; // pages the extension can read
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.value = String(tab.id);
+    box.checked = chosen.has(tab.id) || (chosen.size === 0 && tab.id === tabId);
+    box.dataset.testid = 'tab-choice';
+    box.addEventListener('change', showChosenTabs);
+    const label = document.createElement('label');
+    label.dir = 'auto';
+    label.append(box, ` ${tab.title || tab.url}`);
+    const item = document.createElement('li');
+    item.append(label);
+    list.append(item);
+  }
+  showChosenTabs();
+}
+
+$('tabs-picker').addEventListener('toggle', () => {
+  if ($('tabs-picker').open) listTabs();
+  else {
+    for (const box of document.querySelectorAll('#tab-list input')) box.checked = false;
+    showChosenTabs();
+  }
+});
+
+function manyTabs() {
+  const chosen = chosenTabs();
+  return $('tabs-picker').open && chosen.length >= 2 ? chosen : null;
+}
+
 $('summarize').addEventListener('click', () => {
   toast('');
-  request('summarize', { options: currentSummaryOptions() });
+  request('summarize', { options: currentSummaryOptions(), tabIds: manyTabs() });
 });
 
 $('ask-form').addEventListener('submit', (event) => {
@@ -141,7 +209,7 @@ $('ask-form').addEventListener('submit', (event) => {
   if (!question) return;
   $('question').value = '';
   toast('');
-  request('ask', { question });
+  request('ask', { question, tabIds: manyTabs(), outputLanguage: currentSummaryOptions().output_language });
 });
 
 $('question').addEventListener('keydown', (event) => {
@@ -180,18 +248,19 @@ $('history-button').addEventListener('click', async () => {
   list.replaceChildren();
   if (reply.event !== 'history') {
     panel.querySelector('.empty').hidden = false;
-    panel.querySelector('.empty').textContent = reply.message ?? 'Conversations are not available.';
+    panel.querySelector('.empty').textContent = reply.message ?? t('conversationsUnavailable');
     return;
   }
   panel.querySelector('.empty').hidden = reply.conversations.length > 0;
-  panel.querySelector('.empty').textContent = 'No conversations yet.';
+  panel.querySelector('.empty').textContent = t('noConversations');
   for (const conv of reply.conversations) {
     const button = document.createElement('button');
     button.type = 'button';
     button.dataset.conversationId = conv.id;
-    button.append(conv.title || conv.url || 'Untitled');
+    button.dir = 'auto';
+    button.append(conv.title || conv.url || t('untitled'));
     const small = document.createElement('small');
-    small.textContent = `${new Date(conv.updated_at).toLocaleString()} · ${conv.url || 'rewrite'}`;
+    small.textContent = `${new Date(conv.updated_at).toLocaleString()} · ${conv.url || t('rewriteWord')}`;
     button.append(small);
     button.addEventListener('click', async () => {
       panel.hidden = true;

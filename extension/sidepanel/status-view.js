@@ -1,6 +1,8 @@
 // The status line: connected / connecting / server not running / which engine and model
 // serve / model loading progress, and the pairing card when there is no (valid) token.
 
+import { t } from '../lib/i18n.js';
+
 export function inlineCode(element, text) {
   // Backquoted parts of a status message (commands) show as code; the rest stays text.
   element.replaceChildren();
@@ -27,20 +29,20 @@ export function describeStatus(status) {
       if (engine?.state === 'loading') {
         const loading = status.loading;
         const stage = loading ? `${loading.stage}${percent(loading.done, loading.total)}` : 'starting';
-        return { state: 'loading', line: `Loading ${engine.model}: ${stage}`, detail: 'Answers start once the model is ready.' };
+        return { state: 'loading', line: t('statusLoading', engine.model, stage), detail: t('statusLoadingDetail') };
       }
-      const line = engine ? `Connected · ${engine.name} · ${engine.model}` : 'Connected';
-      const detail = engine?.fallback_reason ? `Serving page extracts without a model: ${engine.fallback_reason}` : '';
+      const line = engine ? `${t('statusConnected')} · ${engine.name} · ${engine.model}` : t('statusConnected');
+      const detail = engine?.fallback_reason ? t('statusFallback', engine.fallback_reason) : '';
       return { state: 'connected', line, detail };
     }
     case 'connecting':
-      return { state: 'connecting', line: 'Connecting…', detail: '' };
+      return { state: 'connecting', line: t('statusConnecting'), detail: '' };
     case 'offline':
-      return { state: 'offline', line: status.code === 'forbidden' ? 'Service refuses this browser' : 'Server not running', detail: status.message };
+      return { state: 'offline', line: status.code === 'forbidden' ? t('statusForbidden') : t('statusOffline'), detail: status.message };
     case 'refused':
-      return { state: 'refused', line: status.code === 'unauthorized' ? 'Pairing token not accepted' : 'Connection refused', detail: status.message };
+      return { state: 'refused', line: status.code === 'unauthorized' ? t('statusUnauthorized') : t('statusRefused'), detail: status.message };
     default:
-      return { state: 'unpaired', line: 'Not paired', detail: '' };
+      return { state: 'unpaired', line: t('statusUnpaired'), detail: '' };
   }
 }
 

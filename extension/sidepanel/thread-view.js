@@ -2,17 +2,19 @@
 // streamed and rendered as sanitised Markdown, with citation chips and actions. The view only
 // shows records the service worker owns; every action goes back to it through `act`.
 
+import { t } from '../lib/i18n.js';
+import { LANGUAGES } from '../lib/languages.js';
 import { renderAnswer } from '../lib/sanitize.js';
 import { inlineCode } from './status-view.js';
 
 const PROGRESS_WORDS = {
-  queued: 'Waiting for the model',
-  loading_model: 'Loading the model',
-  extracting: 'Reading the page',
-  reading: 'Reading the page in parts',
+  queued: 'progressQueued',
+  loading_model: 'progressLoadingModel',
+  extracting: 'progressReading',
+  reading: 'progressReadingParts',
 };
-const TONES = [['as-is', 'Same tone'], ['more-formal', 'More formal'], ['more-casual', 'More casual']];
-const LENGTHS = [['as-is', 'Same length'], ['shorter', 'Shorter'], ['longer', 'Longer']];
+const TONES = [['as-is', 'toneSame'], ['more-formal', 'menuMoreFormal'], ['more-casual', 'menuMoreCasual']];
+const LENGTHS = [['as-is', 'lengthSame'], ['shorter', 'menuShorter'], ['longer', 'menuLonger']];
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -27,15 +29,15 @@ function el(tag, props = {}, ...children) {
 
 function select(options, value, label) {
   const node = el('select', { 'aria-label': label });
-  for (const [v, text] of options) node.append(el('option', { value: v, textContent: text, selected: v === value }));
+  for (const [v, key] of options) node.append(el('option', { value: v, textContent: t(key), selected: v === value }));
   return node;
 }
 
 function progressText(record) {
-  if (!record.progress) return record.text ? '' : 'Reading the page…';
+  if (!record.progress) return record.text ? '' : t('readingPage');
   const { stage, done, total } = record.progress;
-  const words = PROGRESS_WORDS[stage] ?? stage;
-  if (stage === 'queued' && total) return `${words} (${total} ahead)…`;
+  const words = PROGRESS_WORDS[stage] ? t(PROGRESS_WORDS[stage]) : stage;
+  if (stage === 'queued' && total) return t('queuedAhead', words, total);
   return total ? `${words} (${done}/${total})…` : `${words}…`;
 }
 
@@ -124,7 +126,7 @@ export class ThreadView {
     const body = el('div', { className: 'answer-body' });
     const error = el('p', { className: 'error-text', role: 'alert' });
     const notice = el('p', { className: 'notice' });
-    const citations = el('ul', { className: 'citations', 'aria-label': 'Sources on the page' });
+    const citations = el('ul', { className: 'citations', 'aria-label': t('sourcesOnPage') });
     const actions = el('div', { className: 'actions' });
     const answer = el('div', { className: 'answer', dataset: { testid: 'answer', requestId: record.id } }, progress, body, error, notice, citations, actions);
     const root = el('article', { className: 'turn', dataset: { requestId: record.id } }, asked, answer);
@@ -133,7 +135,13 @@ export class ThreadView {
 
   fill(card) {
     const { record } = card;
-    card.asked.textContent = record.kind === 'rewrite' ? `Rewrite: “${record.label}”` : record.label;
+    card.asked.textContent = record.kind === 'rewrite' ? t('rewriteLabel', record.label) : record.label;
+    card.asked.dir = 'auto';
+    // Right-to-left scripts (Arabic) and CJK glyph choice follow the answer's language.
+    card.body.dir = 'auto';
+    const lang = record.params?.options?.output_language;
+    if (lang) card.body.lang = lang;
+    else card.body.removeAttribute('lang');
     card.answer.dataset.state = record.state;
     card.answer.dataset.kind = record.kind;
     card.answer.setAttribute('aria-busy', String(record.state === 'streaming'));
@@ -141,10 +149,10 @@ export class ThreadView {
     card.progress.hidden = !card.progress.textContent;
     renderAnswer(card.body, record.text, { format: record.format });
     card.error.hidden = record.state !== 'error';
-    inlineCode(card.error, record.state === 'error' ? record.error?.message ?? 'The answer failed.' : '');
+    inlineCode(card.error, record.state === 'error' ? record.error?.message ?? t('answerFailed') : '');
     const notes = [];
-    if (record.finishReason === 'cancelled') notes.push('Stopped.');
-    if (record.finishReason === 'length') notes.push('The answer reached its length limit.');
+    if (record.finishReason === 'cancelled') notes.push(t('stopped'));
+    if (record.finishReason === 'length') notes.push(t('lengthLimit'));
     if (record.notice) notes.push(record.notice);
     card.notice.textContent = notes.join(' ');
     card.notice.hidden = !notes.length;
@@ -157,16 +165,22 @@ export class ThreadView {
     if (key === card.shownCitations) return;
     card.shownCitations = key;
     card.citations.replaceChildren(
-      ...card.record.citations.map(({ n, quote }) => {
+      ...card.record.citations.map(({ n, quote, page, source }) => {
+        // "2 · p. 7" (a PDF page), "[3] 1" (which tab, in an answer across tabs).
+        let text = String(n);
+        if (source !== undefined) text = `[${source + 1}] ${text}`;
+        if (page !== undefined) text += ` · ${t('pageShort', page)}`;
+        const where = page !== undefined ? t('citeOnPdfPage', n, page) : source !== undefined ? t('citeInTab', n, source + 1) : t('citeOnPage', n);
         const chip = el('button', {
-          type: 'button', className: 'chip', textContent: String(n), title: quote,
-          'aria-label': `Source ${n}: show it on the page`, 'aria-pressed': 'false', dataset: { testid: 'citation', n: String(n) },
+          type: 'button', className: 'chip', textContent: text, title: quote, dir: 'auto',
+          'aria-label': where, 'aria-pressed': 'false',
+          dataset: { testid: 'citation', n: String(n), ...(page !== undefined ? { page: String(page) } : {}), ...(source !== undefined ? { source: String(source) } : {}) },
         });
         chip.addEventListener('click', () => {
           if (this.pressedChip) this.pressedChip.setAttribute('aria-pressed', 'false');
           chip.setAttribute('aria-pressed', 'true');
           this.pressedChip = chip;
-          this.act('cite', { n, quote, requestId: card.record.id });
+          this.act('cite', { n, quote, requestId: card.record.id, source, page });
         });
         return el('li', {}, chip);
       }),
@@ -183,32 +197,45 @@ export class ThreadView {
       card.actions.replaceChildren();
       return;
     }
-    const copy = el('button', { type: 'button', textContent: 'Copy', 'aria-label': 'Copy the answer', dataset: { testid: 'copy' } });
+    const copy = el('button', { type: 'button', textContent: t('copy'), 'aria-label': t('copyAnswer'), dataset: { testid: 'copy' } });
     const result = el('span', { className: 'result', role: 'status' });
     copy.addEventListener('click', async () => {
-      result.textContent = (await copyText(card.record.text)) ? 'Copied.' : 'Copy failed.';
+      result.textContent = (await copyText(card.record.text)) ? t('copied') : t('copyFailed');
     });
     if (record.text) buttons.push(copy);
+    if (record.text && record.state === 'done') buttons.push(this.translateChoice(card));
     if (record.kind === 'rewrite' && record.params) {
-      const replace = el('button', { type: 'button', textContent: 'Replace', dataset: { testid: 'replace' }, 'aria-label': 'Replace the selected text with this rewrite' });
+      const replace = el('button', { type: 'button', textContent: t('replace'), dataset: { testid: 'replace' }, 'aria-label': t('replaceHelp') });
       replace.disabled = !record.target?.editable || !record.text || record.state !== 'done';
-      if (!record.target?.editable) replace.title = 'The selected text was not in an editable field.';
+      if (!record.target?.editable) replace.title = t('replaceNotEditable');
       replace.addEventListener('click', async () => {
         const outcome = await this.act('replace', { id: card.record.id });
-        result.textContent = outcome?.ok ? 'Replaced.' : outcome?.reason ?? 'Replace failed.';
+        result.textContent = outcome?.ok ? t('replaced') : outcome?.reason ?? t('replaceFailed');
         card.answer.dataset.replaced = outcome?.ok ? 'yes' : 'no';
       });
-      const tone = select(TONES, record.params.options?.tone ?? 'as-is', 'Tone');
-      const length = select(LENGTHS, record.params.options?.length ?? 'as-is', 'Length');
-      const retry = el('button', { type: 'button', textContent: 'Retry', dataset: { testid: 'retry' }, 'aria-label': 'Rewrite again with these choices' });
+      const tone = select(TONES, record.params.options?.tone ?? 'as-is', t('tone'));
+      const length = select(LENGTHS, record.params.options?.length ?? 'as-is', t('optionLength'));
+      const retry = el('button', { type: 'button', textContent: t('retry'), dataset: { testid: 'retry' }, 'aria-label': t('retryRewrite') });
       retry.addEventListener('click', () => this.retry(card, { tone: tone.value, length: length.value }));
       buttons.push(replace, retry, tone, length);
     } else if (record.params) {
-      const again = el('button', { type: 'button', textContent: record.state === 'error' ? 'Retry' : 'Regenerate', dataset: { testid: 'regenerate' } });
+      const again = el('button', { type: 'button', textContent: record.state === 'error' ? t('retry') : t('regenerate'), dataset: { testid: 'regenerate' } });
       again.addEventListener('click', () => this.retry(card, {}));
       buttons.push(again);
     }
     card.actions.replaceChildren(...buttons, result);
+  }
+
+  /** "Translate into…": a menu of languages; choosing one translates this answer. */
+  translateChoice(card) {
+    const choice = el('select', { 'aria-label': t('translateInto'), dataset: { testid: 'translate' } });
+    choice.append(el('option', { value: '', textContent: t('translateInto') }));
+    for (const [code, name] of LANGUAGES) choice.append(el('option', { value: code, textContent: name }));
+    choice.addEventListener('change', () => {
+      if (choice.value) this.act('translate', { id: card.record.id, language: choice.value });
+      choice.value = '';
+    });
+    return choice;
   }
 
   retry(card, options) {

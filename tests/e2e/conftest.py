@@ -160,21 +160,24 @@ def start_service(tmp_path: Path) -> Iterator[StartService]:
 
 
 class Pages:
-    """A loopback web server for test pages: path -> HTML."""
+    """A loopback web server for test pages: path -> HTML (or bytes with their type)."""
 
     def __init__(self) -> None:
-        self.routes: dict[str, str] = {}
+        self.routes: dict[str, str | tuple[bytes, str]] = {}
         pages = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                body = pages.routes.get(self.path.split("?")[0])
+                body = pages.routes.get(self.path.split("?")[0].split("#")[0])
                 if body is None:
                     self.send_error(404)
                     return
-                data = body.encode("utf-8")
+                if isinstance(body, str):
+                    data, kind = body.encode("utf-8"), "text/html; charset=utf-8"
+                else:
+                    data, kind = body
                 self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -188,6 +191,10 @@ class Pages:
 
     def add(self, path: str, html: str) -> str:
         self.routes[path] = html
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def add_file(self, path: str, data: bytes, content_type: str) -> str:
+        self.routes[path] = (data, content_type)
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
     def close(self) -> None:
@@ -215,6 +222,8 @@ def bench_page(page_id: str) -> str:
 @dataclass
 class Browser:
     context: BrowserContext
+    # Another browser with the extension, e.g. in another UI language: (env, args) -> context.
+    launch: Callable[[dict[str, str], tuple[str, ...]], BrowserContext] | None = None
 
     def worker(self) -> Worker:
         for worker in self.context.service_workers:
@@ -246,7 +255,8 @@ class Browser:
         options.get_by_test_id("server-url").fill(url or (service.url if service else ""))
         options.get_by_test_id("token").fill(TOKEN)
         options.get_by_test_id("save").click()
-        options.get_by_text("Saved.").wait_for()
+        # "Saved." in the UI's language.
+        options.wait_for_function("() => document.getElementById('saved').textContent !== ''")
         options.close()
 
 
@@ -257,29 +267,39 @@ def browser_session() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     OUTPUT.mkdir(exist_ok=True)
-    profile = tempfile.mkdtemp(prefix="tiangong-e2e-")
+    profiles: list[str] = []
     with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile,
-            headless=True,
-            executable_path=CHROMIUM,
-            args=[
-                f"--disable-extensions-except={EXTENSION}",
-                f"--load-extension={EXTENSION}",
-                *CHROMIUM_FLAGS,
-            ],
-            viewport={"width": 320, "height": 720},
-        )
-        # Test pages come from loopback; nothing else is reachable, so fail it fast.
-        context.route(
-            lambda url: not url.startswith(("http://127.0.0.1", "chrome-extension://", "data:")),
-            lambda route: route.abort(),
-        )
-        browser = Browser(context)
+
+        def launch(env: dict[str, str], args: tuple[str, ...]) -> BrowserContext:
+            profiles.append(tempfile.mkdtemp(prefix="tiangong-e2e-"))
+            context = p.chromium.launch_persistent_context(
+                profiles[-1],
+                headless=True,
+                executable_path=CHROMIUM,
+                args=[
+                    f"--disable-extensions-except={EXTENSION}",
+                    f"--load-extension={EXTENSION}",
+                    *CHROMIUM_FLAGS,
+                    *args,
+                ],
+                env={**os.environ, **env},
+                viewport={"width": 320, "height": 720},
+            )
+            # Test pages come from loopback; nothing else is reachable, so fail it fast.
+            context.route(
+                lambda url: (
+                    not url.startswith(("http://127.0.0.1", "chrome-extension://", "data:"))
+                ),
+                lambda route: route.abort(),
+            )
+            return context
+
+        browser = Browser(launch({}, ()), launch)
         browser.worker()
         yield browser
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
+        browser.context.close()
+    for profile in profiles:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import './i18n-shim.mjs';
 import { RequestBook } from '../../extension/lib/request-book.js';
 
 function book() {

@@ -1,6 +1,8 @@
-"""HTML of a live page → the article in it: text, Markdown, blocks and metadata.
+"""HTML of a live page → the article in it: text, Markdown, blocks and metadata; a PDF file →
+its text page by page.
 
     from tiangong.extract import extract_article, Article, ExtractionError
+    from tiangong.extract import extract_pdf, PdfDocument
 
 See `extract_article` and docs/extraction.md.
 """
@@ -9,5 +11,13 @@ from __future__ import annotations
 
 from .article import Article, extract_article, extract_text
 from .errors import ExtractionError
+from .pdf import PdfDocument, extract_pdf
 
-__all__ = ["Article", "ExtractionError", "extract_article", "extract_text"]
+__all__ = [
+    "Article",
+    "ExtractionError",
+    "PdfDocument",
+    "extract_article",
+    "extract_pdf",
+    "extract_text",
+]

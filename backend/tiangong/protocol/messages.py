@@ -23,6 +23,7 @@ class Page:
     text: str | None = None
     selection: str | None = None
     lang: str | None = None
+    pdf: str | None = None  # base64 of a PDF file
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Page:
@@ -34,6 +35,7 @@ class Page:
             text=data.get("text"),
             selection=selection if selection and selection.strip() else None,
             lang=data.get("lang"),
+            pdf=data.get("pdf"),
         )
 
 
@@ -57,8 +59,9 @@ class SummarizeOptions:
 @dataclass(frozen=True)
 class Summarize:
     id: str
-    page: Page
+    page: Page  # with `pages`: the first of them
     options: SummarizeOptions
+    pages: tuple[Page, ...] = ()  # 2–8 pages read together (open tabs)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Ask:
     conversation_id: str | None
     max_tokens: int | None = None
     output_language: str | None = None
+    pages: tuple[Page, ...] = ()  # 2–8 pages read together (open tabs)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class RewriteOptions:
     tone: Literal["as-is", "more-formal", "more-casual"] = "as-is"
     length: Literal["as-is", "shorter", "longer"] = "as-is"
     format: Literal["as-is", "plain-text", "markdown"] = "as-is"
+    task: Literal["rewrite", "translate"] = "rewrite"
     instruction: str | None = None
     output_language: str | None = None
     max_tokens: int | None = None
@@ -115,9 +120,9 @@ def message_from_wire(data: dict[str, Any]) -> ClientMessage:
             data["protocol"], data["token"], client.get("name", ""), client.get("version", "")
         )
     if kind == "summarize":
-        return Summarize(
-            data["id"], Page.from_wire(data["page"]), SummarizeOptions(**data.get("options", {}))
-        )
+        pages = tuple(Page.from_wire(p) for p in data.get("pages", ()))
+        first = Page.from_wire(data["page"]) if "page" in data else pages[0]
+        return Summarize(data["id"], first, SummarizeOptions(**data.get("options", {})), pages)
     if kind == "ask":
         options = data.get("options", {})
         page = data.get("page")
@@ -128,6 +133,7 @@ def message_from_wire(data: dict[str, Any]) -> ClientMessage:
             conversation_id=data.get("conversation_id"),
             max_tokens=options.get("max_tokens"),
             output_language=options.get("output_language"),
+            pages=tuple(Page.from_wire(p) for p in data.get("pages", ())),
         )
     if kind == "rewrite":
         return Rewrite(

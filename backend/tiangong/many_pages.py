@@ -1,0 +1,102 @@
+"""A summary of, or a question across, several pages at once (`pages`: open tabs, PDFs).
+
+Every page is read (in the extraction workers, side by side), the budget is shared between
+them (sources.plan_sources), the model reads them under numbered headers, and each citation
+names the page it quotes (`source`) and, for a PDF, its page number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from tiangong.engine.base import (
+    ASK,
+    SUMMARIZE,
+    CancelToken,
+    ChatMessage,
+    GenerationParams,
+    Job,
+    TaskKind,
+)
+from tiangong.prompts import (
+    ASK_MAX_TOKENS,
+    across_sources,
+    ask_messages,
+    summary_max_tokens,
+    summary_messages,
+)
+from tiangong.protocol.messages import Ask, Summarize
+from tiangong.sources import plan_sources, start_sources
+
+if TYPE_CHECKING:
+    from tiangong.service import Emit, Service
+
+
+async def answer_across_pages(
+    service: Service, req: Summarize | Ask, emit: Emit, cancel: CancelToken
+) -> None:
+    # service.py imports this module; its helpers are imported when a request runs.
+    from tiangong.service import PageDoc, _check, _Exchange
+
+    started = time.monotonic()
+    asking = isinstance(req, Ask)
+    engine = await service._engine_for(req.id, ASK if asking else SUMMARIZE, emit, cancel)
+    docs = tuple(
+        await asyncio.gather(
+            *(service.read_page(page, use_selection=not asking) for page in req.pages)
+        )
+    )
+    _check(cancel)
+    title = " · ".join(doc.title or doc.url for doc in docs)[:2000]
+    url = docs[0].url
+
+    def messages_for(context: str) -> tuple[ChatMessage, ...]:
+        if isinstance(req, Ask):
+            built = ask_messages(title, "", context, (), req.question, req.output_language)
+        else:
+            built = summary_messages(title, "", context, req.options)
+        return across_sources(built, len(docs))
+
+    if isinstance(req, Ask):
+        max_new = req.max_tokens or ASK_MAX_TOKENS
+        question: str | None = req.question
+        user_text = req.question
+        options = {"output_language": req.output_language, "page_lang": docs[0].lang}
+    else:
+        max_new = summary_max_tokens(req.options)
+        question = None
+        user_text = f"Summarize {len(docs)} pages ({req.options.type}, {req.options.length})"
+        options = {
+            "type": req.options.type,
+            "length": req.options.length,
+            "format": req.options.format,
+            "output_language": req.options.output_language,
+            "title": title,
+            "page_lang": docs[0].lang,
+        }
+    overhead = engine.count_prompt_tokens(messages_for(""))
+    planned = plan_sources(
+        docs,
+        count_tokens=engine.count_tokens,
+        budget=service._budget(engine, max_new, overhead),
+        question=question,
+    )
+    messages = messages_for(planned.context)
+    kind: TaskKind = "ask" if asking else "summarize"
+    conv = await service.store.run(
+        service.store.create_conversation,
+        kind=kind,
+        url=url,
+        title=title,
+        page_text=planned.context,
+        page_lang=docs[0].lang,
+    )
+    job = Job(kind, messages, GenerationParams(max_new), planned.context, question or "", options)
+    exchange = _Exchange(conv, kind, user_text, planned.context, docs)
+    combined = PageDoc(url, title, planned.context, (), docs[0].lang, sum(d.words for d in docs))
+    frame = service._start_frame(req.id, conv.id, combined, planned.combined, engine, messages)
+    frame["page"]["sources"] = start_sources(docs, planned)
+    await emit(frame)
+    await service._generate(req.id, job, exchange, emit, cancel, started)
