@@ -20,6 +20,7 @@ from tiangong.engine.base import (
     Job,
     TaskKind,
 )
+from tiangong.exchange import Exchange, PageDoc, check_cancel
 from tiangong.prompts import (
     ASK_MAX_TOKENS,
     across_sources,
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
 async def answer_across_pages(
     service: Service, req: Summarize | Ask, emit: Emit, cancel: CancelToken
 ) -> None:
-    # service.py imports this module; its helpers are imported when a request runs.
-    from tiangong.service import PageDoc, _check, _Exchange
-
     started = time.monotonic()
     asking = isinstance(req, Ask)
     engine = await service._engine_for(req.id, ASK if asking else SUMMARIZE, emit, cancel)
@@ -48,7 +46,7 @@ async def answer_across_pages(
             *(service.read_page(page, use_selection=not asking) for page in req.pages)
         )
     )
-    _check(cancel)
+    check_cancel(cancel)
     title = " · ".join(doc.title or doc.url for doc in docs)[:2000]
     url = docs[0].url
 
@@ -94,7 +92,7 @@ async def answer_across_pages(
         page_lang=docs[0].lang,
     )
     job = Job(kind, messages, GenerationParams(max_new), planned.context, question or "", options)
-    exchange = _Exchange(conv, kind, user_text, planned.context, docs)
+    exchange = Exchange(conv, kind, user_text, planned.context, docs)
     combined = PageDoc(url, title, planned.context, (), docs[0].lang, sum(d.words for d in docs))
     frame = service._start_frame(req.id, conv.id, combined, planned.combined, engine, messages)
     frame["page"]["sources"] = start_sources(docs, planned)

@@ -27,11 +27,18 @@ from tiangong.engine.base import (
     Finish,
     GenerationParams,
     Job,
-    TaskKind,
 )
 from tiangong.engine.registry import EngineHost
 from tiangong.errors import BadRequestError, TiangongError, TooLargeError, UnsupportedError
-from tiangong.extract import PdfDocument
+from tiangong.exchange import (
+    Exchange,
+    PageDoc,
+    RequestCancelled,
+    check_cancel,
+    doc_from_text,
+    done_frame,
+    fit_history,
+)
 from tiangong.extract.lang import detect_language
 from tiangong.extract_worker import ExtractionWorker
 from tiangong.logs import bind_request
@@ -54,41 +61,10 @@ from tiangong.protocol.messages import Ask, History, Page, Rewrite, Summarize
 from tiangong.scheduler import Scheduler
 from tiangong.sources import locate
 from tiangong.store.history import Conversation, HistoryStore, new_turn
-from tiangong.text import count_words
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 # Tokens kept free between the prompt and the answer budget (template quirks, rounding).
 MARGIN_TOKENS = 16
-
-
-@dataclass(frozen=True)
-class PageDoc:
-    url: str
-    title: str
-    text: str
-    blocks: tuple[str, ...]
-    lang: str | None
-    words: int
-    from_selection: bool = False
-    pdf: PdfDocument | None = None
-
-    def page_of(self, quote: str) -> int | None:
-        return self.pdf.page_of(quote) if self.pdf is not None else None
-
-
-@dataclass
-class _Exchange:
-    """What one request stores: the user's side and the conversation it belongs to."""
-
-    conversation: Conversation
-    kind: TaskKind
-    user_text: str
-    cite_from: str | None
-    sources: tuple[PageDoc, ...] = ()  # where citations are looked up (PDF page, which tab)
-
-
-class _Cancelled(Exception):
-    """The request was cancelled before its answer started."""
 
 
 class Service:
@@ -122,8 +98,8 @@ class Service:
                 await self.ask(message, emit, cancel)
             else:
                 await self.rewrite(message, emit, cancel)
-        except _Cancelled:
-            await emit(_done_frame(message.id, None, Finish("cancelled", 0, 0), None, started))
+        except RequestCancelled:
+            await emit(done_frame(message.id, None, Finish("cancelled", 0, 0), None, started))
         except TiangongError as exc:
             exc.request_id = message.id
             self.on_error(exc.code)
@@ -138,7 +114,7 @@ class Service:
         started = time.monotonic()
         engine = await self._engine_for(req.id, SUMMARIZE, emit, cancel)
         doc = await self.read_page(req.page, use_selection=True)
-        _check(cancel)
+        check_cancel(cancel)
         max_new = summary_max_tokens(req.options)
         overhead = engine.count_prompt_tokens(summary_messages(doc.title, doc.url, "", req.options))
         plan = plan_page(
@@ -162,7 +138,7 @@ class Service:
         job = Job(
             "summarize", messages, GenerationParams(max_new), plan.context, "", _options(req, doc)
         )
-        exchange = _Exchange(
+        exchange = Exchange(
             conv, "summarize", _summary_request_text(req, doc), plan.context, (doc,)
         )
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
@@ -206,7 +182,7 @@ class Service:
         job = Job(
             "summarize", messages, GenerationParams(max_new), doc.text, "", _options(req, doc)
         )
-        exchange = _Exchange(conv, "summarize", _summary_request_text(req, doc), doc.text, (doc,))
+        exchange = Exchange(conv, "summarize", _summary_request_text(req, doc), doc.text, (doc,))
         await self._generate(req.id, job, exchange, emit, cancel, started)
 
     async def _map(
@@ -231,7 +207,7 @@ class Service:
                     if isinstance(event, Delta):
                         parts.append(event.text)
                     elif event.finish_reason == "cancelled":
-                        raise _Cancelled
+                        raise RequestCancelled
             notes[i] = "".join(parts)
             progress.done += 1
             await progress.send()
@@ -242,7 +218,7 @@ class Service:
                     group.create_task(one(i))
         except BaseExceptionGroup as errors:
             raise errors.exceptions[0] from None
-        _check(cancel)
+        check_cancel(cancel)
         return notes
 
     async def ask(self, req: Ask, emit: Emit, cancel: CancelToken) -> None:
@@ -258,7 +234,7 @@ class Service:
             history = [PriorTurn(t.role, t.text) for t in turns if t.text]
         if req.page is not None:
             doc = await self.read_page(req.page, use_selection=False)
-            _check(cancel)
+            check_cancel(cancel)
             if conv is None:
                 conv = await self.store.run(
                     self.store.create_conversation,
@@ -279,14 +255,14 @@ class Service:
                 )
         else:
             assert conv is not None  # the schema requires page or conversation_id
-            doc = _doc_from_text(conv.url, conv.title, conv.page_text, conv.page_lang)
+            doc = doc_from_text(conv.url, conv.title, conv.page_text, conv.page_lang)
         question = req.question
         if req.page is not None and req.page.selection:
             question += (
                 f"\n\n(About this passage I selected: «{req.page.selection.strip()[:4000]}»)"
             )
         max_new = req.max_tokens or ASK_MAX_TOKENS
-        history = _fit_history(history, engine, engine.context_tokens // 3)
+        history = fit_history(history, engine, engine.context_tokens // 3)
         overhead = engine.count_prompt_tokens(
             ask_messages(doc.title, doc.url, "", history, question, req.output_language)
         )
@@ -302,7 +278,7 @@ class Service:
         )
         options = {"output_language": req.output_language, "page_lang": doc.lang}
         job = Job("ask", messages, GenerationParams(max_new), plan.context, req.question, options)
-        exchange = _Exchange(conv, "ask", req.question, plan.context, (doc,))
+        exchange = Exchange(conv, "ask", req.question, plan.context, (doc,))
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
         await self._generate(req.id, job, exchange, emit, cancel, started)
 
@@ -337,11 +313,11 @@ class Service:
             page_text=req.text,
             page_lang=source_lang,
         )
-        doc = _doc_from_text("", title, req.text, source_lang)
+        doc = doc_from_text("", title, req.text, source_lang)
         plan = Plan("whole", req.text, text_tokens, text_tokens)
         options = {"tone": req.options.tone, "length": req.options.length}
         job = Job("rewrite", messages, GenerationParams(max_new), req.text, "", options)
-        exchange = _Exchange(conv, "rewrite", req.text, None)
+        exchange = Exchange(conv, "rewrite", req.text, None)
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
         await self._generate(req.id, job, exchange, emit, cancel, started)
 
@@ -376,7 +352,7 @@ class Service:
     async def read_page(self, page: Page, *, use_selection: bool) -> PageDoc:
         """The text a request works on: the selection, the extracted article, or given text."""
         if use_selection and page.selection:
-            return _doc_from_text(page.url, page.title, page.selection, page.lang, selection=True)
+            return doc_from_text(page.url, page.title, page.selection, page.lang, selection=True)
         if page.pdf is not None:
             return await self._read_pdf(page)
         if page.html is not None and page.html.strip():
@@ -390,7 +366,7 @@ class Service:
                 words=article.words,
             )
         else:
-            doc = _doc_from_text(page.url, page.title, page.text or "", page.lang)
+            doc = doc_from_text(page.url, page.title, page.text or "", page.lang)
         if not doc.text.strip():
             raise BadRequestError("the page has no readable text")
         return doc
@@ -418,7 +394,7 @@ class Service:
     ) -> Engine:
         while not self.host.ready:
             if cancel.cancelled:
-                raise _Cancelled
+                raise RequestCancelled
             stage, done, total = self.host.loading or ("loading_model", 0, 0)
             await emit(
                 {"type": "progress", "id": request_id, "stage": stage, "done": done, "total": total}
@@ -477,7 +453,7 @@ class Service:
         self,
         request_id: str,
         job: Job,
-        exchange: _Exchange,
+        exchange: Exchange,
         emit: Emit,
         cancel: CancelToken,
         started: float,
@@ -525,11 +501,11 @@ class Service:
         )
         for citation in citations:
             await emit({"type": "citation", "id": request_id, **citation})
-        await emit(_done_frame(request_id, exchange.conversation.id, finish, first_token, started))
+        await emit(done_frame(request_id, exchange.conversation.id, finish, first_token, started))
 
     async def _store(
         self,
-        exchange: _Exchange,
+        exchange: Exchange,
         request_id: str,
         answer: str,
         finish_reason: str,
@@ -577,56 +553,3 @@ def _options(req: Summarize, doc: PageDoc) -> dict[str, Any]:
 def _summary_request_text(req: Summarize, doc: PageDoc) -> str:
     what = "selection" if doc.from_selection else "page"
     return f"Summarize the {what} ({req.options.type}, {req.options.length})"
-
-
-def _check(cancel: CancelToken) -> None:
-    if cancel.cancelled:
-        raise _Cancelled
-
-
-def _done_frame(
-    request_id: str,
-    conversation_id: str | None,
-    finish: Finish,
-    first_token: float | None,
-    started: float,
-) -> dict[str, Any]:
-    now = time.monotonic()
-    frame: dict[str, Any] = {
-        "type": "done",
-        "id": request_id,
-        "finish_reason": finish.finish_reason,
-        "usage": {
-            "prompt_tokens": finish.prompt_tokens,
-            "completion_tokens": finish.completion_tokens,
-        },
-        "timing": {
-            "ttft_ms": round((first_token - started) * 1000, 1) if first_token else None,
-            "total_ms": round((now - started) * 1000, 1),
-        },
-    }
-    if conversation_id:
-        frame["conversation_id"] = conversation_id
-    return frame
-
-
-def _doc_from_text(
-    url: str, title: str, text: str, lang: str | None, *, selection: bool = False
-) -> PageDoc:
-    blocks = tuple(b.strip() for b in text.split("\n\n") if b.strip())
-    return PageDoc(url, title, text.strip(), blocks, lang, count_words(text), selection)
-
-
-def _fit_history(history: list[PriorTurn], engine: Engine, budget: int) -> list[PriorTurn]:
-    """The most recent turns that fit the budget (whole exchanges, oldest dropped first)."""
-    kept: list[PriorTurn] = []
-    used = 0
-    for turn in reversed(history):
-        used += engine.count_tokens(turn.text) + 8
-        if used > budget:
-            break
-        kept.append(turn)
-    kept.reverse()
-    if kept and kept[0].role == "assistant":
-        kept = kept[1:]
-    return kept
