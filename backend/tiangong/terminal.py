@@ -47,13 +47,18 @@ async def run_in_terminal(args: argparse.Namespace, settings: Settings) -> int:
     extractor = ExtractionWorker(timeout=settings.extract_timeout)
     service = Service(host, Scheduler(host), store, extractor)
 
+    last = [""]  # the last progress line: printed once however often it repeats
+
     async def emit(frame: dict[str, Any]) -> None:
         kind = frame["type"]
         if kind == "delta":
             sys.stdout.write(frame["text"])
             sys.stdout.flush()
         elif kind == "progress":
-            print(f"[{frame['stage']} {frame['done']}/{frame['total']}]", file=sys.stderr)
+            line = f"[{frame['stage']} {frame['done']}/{frame['total']}]"
+            if line != last[0]:
+                print(line, file=sys.stderr)
+                last[0] = line
         elif kind == "start":
             info, plan = host.info(), frame["page"]["plan"]
             print(
