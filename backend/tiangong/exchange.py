@@ -4,6 +4,7 @@ reads, what it stores, its `done` frame, and the history that fits beside the pa
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,8 @@ from tiangong.extract.pdf import PdfDocument
 from tiangong.prompts import PriorTurn
 from tiangong.store.history import Conversation
 from tiangong.text import count_words
+
+Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,17 @@ def fit_history(history: list[PriorTurn], engine: Engine, budget: int) -> list[P
     if kept and kept[0].role == "assistant":
         kept = kept[1:]
     return kept
+
+
+@dataclass
+class ReadingProgress:
+    """`progress` frames of the map step: chunks read so far out of all."""
+
+    request_id: str
+    emit: Emit
+    total: int
+    done: int = 0
+
+    async def send(self) -> None:
+        frame = {"type": "progress", "id": self.request_id, "stage": "reading"}
+        await self.emit({**frame, "done": self.done, "total": self.total})

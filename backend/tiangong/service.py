@@ -11,8 +11,7 @@ import asyncio
 import base64
 import binascii
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tiangong.cite import find_citations
@@ -31,8 +30,10 @@ from tiangong.engine.base import (
 from tiangong.engine.registry import EngineHost
 from tiangong.errors import BadRequestError, TiangongError, TooLargeError, UnsupportedError
 from tiangong.exchange import (
+    Emit,
     Exchange,
     PageDoc,
+    ReadingProgress,
     RequestCancelled,
     check_cancel,
     doc_from_text,
@@ -62,7 +63,6 @@ from tiangong.scheduler import Scheduler
 from tiangong.sources import locate
 from tiangong.store.history import Conversation, HistoryStore, new_turn
 
-Emit = Callable[[dict[str, Any]], Awaitable[None]]
 # Tokens kept free between the prompt and the answer budget (template quirks, rounding).
 MARGIN_TOKENS = 16
 
@@ -167,7 +167,7 @@ class Service:
         first = map_messages(doc.title, doc.url, plan.chunks[0].text, 1, len(plan.chunks))
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, first))
         texts = [c.text for c in plan.chunks]
-        progress = _Progress(req.id, emit, len(texts))
+        progress = ReadingProgress(req.id, emit, len(texts))
         await progress.send()
         notes = await self._map(texts, doc, engine, cancel, progress)
         overhead = engine.count_prompt_tokens(reduce_messages(doc.title, doc.url, [], req.options))
@@ -191,7 +191,7 @@ class Service:
         doc: PageDoc,
         engine: Engine,
         cancel: CancelToken,
-        progress: _Progress,
+        progress: ReadingProgress,
     ) -> list[str]:
         """Notes on each text, run as background work; `engine.max_concurrency` at once."""
         notes = [""] * len(texts)
@@ -523,20 +523,6 @@ class Service:
             citations=citations,
         )
         await self.store.run(self.store.add_exchange, exchange.conversation.id, user, assistant)
-
-
-@dataclass
-class _Progress:
-    """`progress` frames of the map step: chunks read so far out of all."""
-
-    request_id: str
-    emit: Emit
-    total: int
-    done: int = 0
-
-    async def send(self) -> None:
-        frame = {"type": "progress", "id": self.request_id, "stage": "reading"}
-        await self.emit({**frame, "done": self.done, "total": self.total})
 
 
 def _options(req: Summarize, doc: PageDoc) -> dict[str, Any]:

@@ -55,6 +55,8 @@ class SourcesPlan:
             strategy = "whole"
         elif "retrieve" in strategies:
             strategy = "retrieve"
+        elif strategies <= {"whole", "map-reduce"}:
+            strategy = "map-reduce"
         return Plan(strategy, self.context, self.page_tokens, self.used_tokens)
 
 

@@ -136,7 +136,7 @@ async def test_a_question_across_three_tabs_reads_all_and_cites_each_by_source(
     assert cited[0].startswith("Solar capacity doubled")
 
 
-async def test_pages_that_do_not_fit_share_the_budget_and_each_is_still_read(
+async def test_tabs_that_do_not_fit_are_each_read_whole_through_their_notes(
     tmp_path: Path,
 ) -> None:
     filler = " ".join(f"Sentence {i} about nothing in particular here." for i in range(400))
@@ -144,14 +144,22 @@ async def test_pages_that_do_not_fit_share_the_budget_and_each_is_still_read(
         {"url": f"https://{n}.example/", "title": n, "text": f"{n} key fact.\n\n{filler}"}
         for n in ("alpha", "beta", "gamma")
     ]
-    engine = FakeEngine(FakeScript(context_tokens=2048))
+    engine = FakeEngine(FakeScript(context_tokens=2048, pieces=["Noted: a key fact."]))
     async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
         frames = await c.request({"type": "summarize", "id": "m2", "pages": tabs})
-    start = frames[0]
-    assert start["page"]["plan"]["strategy"] == "truncate"
-    assert all(0 < s["coverage"] < 1 for s in start["page"]["sources"])
-    prompt = engine.jobs[0].messages[0].content
-    assert all(f"{n} key fact." in prompt for n in ("alpha", "beta", "gamma"))
+    start = next(f for f in frames if f["type"] == "start")
+    reading = [f for f in frames if f["type"] == "progress" and f["stage"] == "reading"]
+    assert frames[-1]["type"] == "done"
+    assert start["page"]["plan"]["strategy"] == "map-reduce"
+    assert all(s["coverage"] == 1 for s in start["page"]["sources"])
+    # One batched map step over every chunk of every tab, counted in the progress frames.
+    map_jobs = [j for j in engine.jobs if j.options.get("priority") == "background"]
+    assert reading[-1]["done"] == reading[-1]["total"] == len(map_jobs) >= 3
+    for name in ("alpha", "beta", "gamma"):
+        assert any(f"{name} key fact." in j.source_text for j in map_jobs)
+    final = engine.jobs[-1].messages[0].content
+    assert all(f"] {n} — https://{n}.example/" in final for n in ("alpha", "beta", "gamma"))
+    assert "Noted: a key fact." in final
     assert start["page"]["plan"]["prompt_tokens"] <= 2048
 
 
