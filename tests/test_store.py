@@ -56,6 +56,50 @@ def test_conversations_list_newest_first(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "h.sqlite3")
     a = store.create_conversation(kind="ask", url="a", title="A", page_text="", page_lang=None)
     b = store.create_conversation(kind="ask", url="b", title="B", page_text="", page_lang=None)
+    store.add_exchange(b.id, new_turn("user", "ask", "q"), new_turn("assistant", "ask", "x"))
     store.add_exchange(a.id, new_turn("user", "ask", "q"), new_turn("assistant", "ask", "x"))
     assert [c.id for c in store.list_conversations()] == [a.id, b.id]
     assert [c.id for c in store.list_conversations(limit=1)] == [a.id]
+
+
+def test_a_regenerated_exchange_is_superseded_in_the_same_transaction(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    conv = store.create_conversation(kind="ask", url="u", title="T", page_text="", page_lang=None)
+    store.add_exchange(
+        conv.id,
+        new_turn("user", "ask", "q", request_id="r1"),
+        new_turn("assistant", "ask", "first answer", request_id="r1"),
+    )
+    store.add_exchange(
+        conv.id,
+        new_turn("user", "ask", "q", request_id="r2"),
+        new_turn("assistant", "ask", "second answer", request_id="r2"),
+        supersedes="r1",
+    )
+    assert [t.text for t in store.turns(conv.id)] == ["q", "second answer"]
+    assert len(store.turns(conv.id, superseded=True)) == 4
+    assert store.get_conversation(conv.id).turns == 2  # type: ignore[union-attr]
+
+
+def test_a_conversation_whose_answers_were_all_regenerated_elsewhere_is_not_listed(
+    tmp_path: Path,
+) -> None:
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    old = store.create_conversation(
+        kind="summarize", url="u", title="A", page_text="", page_lang=None
+    )
+    store.add_exchange(
+        old.id,
+        new_turn("user", "summarize", "s", request_id="s1"),
+        new_turn("assistant", "summarize", "one", request_id="s1"),
+    )
+    new = store.create_conversation(
+        kind="summarize", url="u", title="A", page_text="", page_lang=None
+    )
+    store.add_exchange(
+        new.id,
+        new_turn("user", "summarize", "s", request_id="s2"),
+        new_turn("assistant", "summarize", "two", request_id="s2"),
+        supersedes="s1",
+    )
+    assert [c.id for c in store.list_conversations()] == [new.id]

@@ -41,6 +41,7 @@ class Exchange:
     user_text: str
     cite_from: str | None
     sources: tuple[PageDoc, ...] = ()  # where citations are looked up (PDF page, which tab)
+    supersedes: str | None = None  # the request id of the answer this one regenerates
 
 
 class RequestCancelled(Exception):

@@ -98,7 +98,7 @@ async def answer_across_pages(
         page_lang=docs[0].lang,
     )
     job = Job(kind, messages, GenerationParams(max_new), planned.context, question or "", options)
-    exchange = Exchange(conv, kind, user_text, cite_from, docs)
+    exchange = Exchange(conv, kind, user_text, cite_from, docs, req.regenerates)
     combined = PageDoc(url, title, planned.context, (), docs[0].lang, sum(d.words for d in docs))
     frame = service._start_frame(req.id, conv.id, combined, planned.combined, engine, messages)
     frame["page"]["sources"] = start_sources(docs, planned)

@@ -139,7 +139,12 @@ class Service:
             "summarize", messages, GenerationParams(max_new), plan.context, "", _options(req, doc)
         )
         exchange = Exchange(
-            conv, "summarize", _summary_request_text(req, doc), plan.context, (doc,)
+            conv,
+            "summarize",
+            _summary_request_text(req, doc),
+            plan.context,
+            (doc,),
+            req.regenerates,
         )
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
         await self._generate(req.id, job, exchange, emit, cancel, started)
@@ -182,7 +187,9 @@ class Service:
         job = Job(
             "summarize", messages, GenerationParams(max_new), doc.text, "", _options(req, doc)
         )
-        exchange = Exchange(conv, "summarize", _summary_request_text(req, doc), doc.text, (doc,))
+        exchange = Exchange(
+            conv, "summarize", _summary_request_text(req, doc), doc.text, (doc,), req.regenerates
+        )
         await self._generate(req.id, job, exchange, emit, cancel, started)
 
     async def _map(
@@ -231,7 +238,12 @@ class Service:
             if conv is None:
                 raise BadRequestError(f"conversation {req.conversation_id!r} is not known here")
             turns = await self.store.run(self.store.turns, conv.id)
-            history = [PriorTurn(t.role, t.text) for t in turns if t.text]
+            # The answer being regenerated (and its question) is not part of the history.
+            history = [
+                PriorTurn(t.role, t.text)
+                for t in turns
+                if t.text and (req.regenerates is None or t.request_id != req.regenerates)
+            ]
         if req.page is not None:
             doc = await self.read_page(req.page, use_selection=False)
             check_cancel(cancel)
@@ -278,7 +290,7 @@ class Service:
         )
         options = {"output_language": req.output_language, "page_lang": doc.lang}
         job = Job("ask", messages, GenerationParams(max_new), plan.context, req.question, options)
-        exchange = Exchange(conv, "ask", req.question, plan.context, (doc,))
+        exchange = Exchange(conv, "ask", req.question, plan.context, (doc,), req.regenerates)
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
         await self._generate(req.id, job, exchange, emit, cancel, started)
 
@@ -317,7 +329,7 @@ class Service:
         plan = Plan("whole", req.text, text_tokens, text_tokens)
         options = {"tone": req.options.tone, "length": req.options.length}
         job = Job("rewrite", messages, GenerationParams(max_new), req.text, "", options)
-        exchange = Exchange(conv, "rewrite", req.text, None)
+        exchange = Exchange(conv, "rewrite", req.text, None, (), req.regenerates)
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, messages))
         await self._generate(req.id, job, exchange, emit, cancel, started)
 
@@ -330,7 +342,7 @@ class Service:
             if conv_id is None:
                 raise BadRequestError(f"no stored answer for request {req.request_id!r}")
             conv = await self.store.run(self.store.get_conversation, conv_id)
-            turns = await self.store.run(self.store.turns, conv_id)
+            turns = await self.store.run(self.store.turns, conv_id, superseded=True)
             assert conv is not None
             frame["conversation"] = conv.summary()
             frame["turns"] = [t.to_wire() for t in turns if t.request_id == req.request_id]
@@ -522,7 +534,13 @@ class Service:
             finish_reason=finish_reason,
             citations=citations,
         )
-        await self.store.run(self.store.add_exchange, exchange.conversation.id, user, assistant)
+        await self.store.run(
+            self.store.add_exchange,
+            exchange.conversation.id,
+            user,
+            assistant,
+            supersedes=exchange.supersedes,
+        )
 
 
 def _options(req: Summarize, doc: PageDoc) -> dict[str, Any]:

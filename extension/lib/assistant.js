@@ -170,6 +170,8 @@ export class Assistant {
     const record = this.book.create({ id, kind, tabId, label, params, format, target, replaces });
     try {
       const frame = await this.buildFrame(record, conversationId);
+      // The service then drops the replaced answer from the conversation's history.
+      if (replaces) frame.regenerates = replaces;
       if (record.state !== 'streaming') return id; // stopped while the page was read
       await this.connection.send(frame);
       this.book.markSent(id);

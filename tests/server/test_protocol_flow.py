@@ -379,3 +379,30 @@ async def test_requests_wait_for_a_loading_engine_with_progress(tmp_path: Path) 
     assert progress["id"] == "wait" and progress["stage"] in ("load", "loading_model")
     assert frames[-1]["type"] == "done"
     assert status and status[-1]["engine"]["state"] == "ready"
+
+
+async def test_regenerate_replaces_the_answer_in_history_and_in_later_prompts(
+    tmp_path: Path,
+) -> None:
+    engine = FakeEngine(FakeScript(pieces=["An answer."]))
+    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+        first = await c.request(
+            {"type": "ask", "id": "q1", "question": "What happened to costs?", "page": PAGE}
+        )
+        conv = first[-1]["conversation_id"]
+        again = await c.request(
+            {
+                "type": "ask",
+                "id": "q2",
+                "question": "What happened to costs?",
+                "conversation_id": conv,
+                "regenerates": "q1",
+            }
+        )
+        history = await c.request({"type": "history", "id": "h", "conversation_id": conv})
+        old = await c.request({"type": "history", "id": "h2", "request_id": "q1"})
+    assert again[-1]["type"] == "done" and again[-1]["conversation_id"] == conv
+    # The regenerated question is asked afresh: the old exchange is not in its prompt.
+    assert [m.role for m in engine.jobs[1].messages] == ["system", "user"]
+    assert [t["request_id"] for t in history[-1]["turns"]] == ["q2", "q2"]
+    assert [t["text"] for t in old[-1]["turns"]] == ["What happened to costs?", "An answer."]

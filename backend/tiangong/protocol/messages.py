@@ -62,6 +62,7 @@ class Summarize:
     page: Page  # with `pages`: the first of them
     options: SummarizeOptions
     pages: tuple[Page, ...] = ()  # 2–8 pages read together (open tabs)
+    regenerates: str | None = None  # the id of the answer this one replaces
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Ask:
     max_tokens: int | None = None
     output_language: str | None = None
     pages: tuple[Page, ...] = ()  # 2–8 pages read together (open tabs)
+    regenerates: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Rewrite:
     text: str
     context: str | None
     options: RewriteOptions
+    regenerates: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,8 @@ def message_from_wire(data: dict[str, Any]) -> ClientMessage:
     if kind == "summarize":
         pages = tuple(Page.from_wire(p) for p in data.get("pages", ()))
         first = Page.from_wire(data["page"]) if "page" in data else pages[0]
-        return Summarize(data["id"], first, SummarizeOptions(**data.get("options", {})), pages)
+        options = SummarizeOptions(**data.get("options", {}))
+        return Summarize(data["id"], first, options, pages, data.get("regenerates"))
     if kind == "ask":
         options = data.get("options", {})
         page = data.get("page")
@@ -134,10 +138,15 @@ def message_from_wire(data: dict[str, Any]) -> ClientMessage:
             max_tokens=options.get("max_tokens"),
             output_language=options.get("output_language"),
             pages=tuple(Page.from_wire(p) for p in data.get("pages", ())),
+            regenerates=data.get("regenerates"),
         )
     if kind == "rewrite":
         return Rewrite(
-            data["id"], data["text"], data.get("context"), RewriteOptions(**data.get("options", {}))
+            data["id"],
+            data["text"],
+            data.get("context"),
+            RewriteOptions(**data.get("options", {})),
+            data.get("regenerates"),
         )
     if kind == "cancel":
         return Cancel(data["id"])

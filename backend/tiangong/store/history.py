@@ -24,6 +24,12 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+# Turns of an exchange a regenerated answer replaced stay stored but are not shown or used.
+VISIBLE_TURNS = (
+    "(SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id AND t.superseded_by IS NULL)"
+)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -124,8 +130,7 @@ class HistoryStore:
     def get_conversation(self, conversation_id: str) -> Conversation | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT c.*, (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) "
-                "FROM conversations c WHERE c.id = ?",
+                f"SELECT c.*, {VISIBLE_TURNS} FROM conversations c WHERE c.id = ?",
                 (conversation_id,),
             ).fetchone()
         return Conversation(*row) if row else None
@@ -133,17 +138,28 @@ class HistoryStore:
     def list_conversations(self, limit: int = 50) -> list[Conversation]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT c.*, (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) "
-                "FROM conversations c ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
+                # Conversations whose every answer was regenerated elsewhere are not listed.
+                f"SELECT c.*, {VISIBLE_TURNS} AS n FROM conversations c WHERE n > 0 "
+                "ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
                 (limit,),
             ).fetchall()
         return [Conversation(*row) for row in rows]
 
-    def add_exchange(self, conversation_id: str, user: Turn, assistant: Turn) -> None:
-        """Both turns of one exchange in one transaction, durable when this returns."""
+    def add_exchange(
+        self, conversation_id: str, user: Turn, assistant: Turn, *, supersedes: str | None = None
+    ) -> None:
+        """Both turns of one exchange in one transaction, durable when this returns; with
+        `supersedes`, the newest exchange of that request id is superseded in the same one."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if supersedes is not None:
+                    self._db.execute(
+                        "UPDATE turns SET superseded_by = ? WHERE request_id = ? AND "
+                        "superseded_by IS NULL AND conversation_id = (SELECT conversation_id "
+                        "FROM turns WHERE request_id = ? ORDER BY id DESC LIMIT 1)",
+                        (user.request_id, supersedes, supersedes),
+                    )
                 for turn in (user, assistant):
                     self._db.execute(
                         "INSERT INTO turns (conversation_id, request_id, role, kind, text, status,"
@@ -168,11 +184,14 @@ class HistoryStore:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def turns(self, conversation_id: str) -> list[Turn]:
+    def turns(self, conversation_id: str, *, superseded: bool = False) -> list[Turn]:
+        """The conversation's turns in order; those a regenerated answer replaced only when
+        `superseded` is asked for."""
+        visible = "" if superseded else " AND superseded_by IS NULL"
         with self._lock:
             rows = self._db.execute(
                 "SELECT role, kind, text, created_at, request_id, status, finish_reason, citations"
-                " FROM turns WHERE conversation_id = ? ORDER BY id",
+                f" FROM turns WHERE conversation_id = ?{visible} ORDER BY id",
                 (conversation_id,),
             ).fetchall()
         return [

@@ -39,6 +39,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX turns_conversation ON turns(conversation_id, id);
         """,
     ),
+    (
+        2,
+        "regenerated answers supersede earlier ones",
+        """
+        ALTER TABLE turns ADD COLUMN superseded_by TEXT;
+        CREATE INDEX turns_request ON turns(request_id);
+        """,
+    ),
 )
 
 
