@@ -26,6 +26,7 @@ from tiangong.engine.base import (
     Finish,
     GenerationParams,
     Job,
+    TaskKind,
 )
 from tiangong.engine.registry import EngineHost
 from tiangong.errors import BadRequestError, TiangongError, TooLargeError, UnsupportedError
@@ -127,14 +128,7 @@ class Service:
             await self._summarize_long(req, doc, plan, engine, max_new, emit, cancel, started)
             return
         messages = summary_messages(doc.title, doc.url, plan.context, req.options)
-        conv = await self.store.run(
-            self.store.create_conversation,
-            kind="summarize",
-            url=doc.url,
-            title=doc.title,
-            page_text=doc.text,
-            page_lang=doc.lang,
-        )
+        conv = await self._new_conversation("summarize", doc)
         job = Job(
             "summarize", messages, GenerationParams(max_new), plan.context, "", _options(req, doc)
         )
@@ -161,14 +155,7 @@ class Service:
         started: float,
     ) -> None:
         """Map-reduce: notes on every chunk (batched, with progress), then the summary."""
-        conv = await self.store.run(
-            self.store.create_conversation,
-            kind="summarize",
-            url=doc.url,
-            title=doc.title,
-            page_text=doc.text,
-            page_lang=doc.lang,
-        )
+        conv = await self._new_conversation("summarize", doc)
         first = map_messages(doc.title, doc.url, plan.chunks[0].text, 1, len(plan.chunks))
         await emit(self._start_frame(req.id, conv.id, doc, plan, engine, first))
         texts = [c.text for c in plan.chunks]
@@ -248,14 +235,7 @@ class Service:
             doc = await self.read_page(req.page, use_selection=False)
             check_cancel(cancel)
             if conv is None:
-                conv = await self.store.run(
-                    self.store.create_conversation,
-                    kind="ask",
-                    url=doc.url,
-                    title=doc.title,
-                    page_text=doc.text,
-                    page_lang=doc.lang,
-                )
+                conv = await self._new_conversation("ask", doc)
             else:
                 await self.store.run(
                     self.store.update_page,
@@ -317,15 +297,8 @@ class Service:
         title = ("Translate: " if req.options.task == "translate" else "Rewrite: ") + " ".join(
             req.text.split()[:8]
         )
-        conv = await self.store.run(
-            self.store.create_conversation,
-            kind="rewrite",
-            url="",
-            title=title,
-            page_text=req.text,
-            page_lang=source_lang,
-        )
         doc = doc_from_text("", title, req.text, source_lang)
+        conv = await self._new_conversation("rewrite", doc)
         plan = Plan("whole", req.text, text_tokens, text_tokens)
         options = {"tone": req.options.tone, "length": req.options.length}
         job = Job("rewrite", messages, GenerationParams(max_new), req.text, "", options)
@@ -399,6 +372,16 @@ class Service:
             pdf.lang or page.lang,
             pdf.words,
             pdf=pdf,
+        )
+
+    async def _new_conversation(self, kind: TaskKind, doc: PageDoc) -> Conversation:
+        return await self.store.run(
+            self.store.create_conversation,
+            kind=kind,
+            url=doc.url,
+            title=doc.title,
+            page_text=doc.text,
+            page_lang=doc.lang,
         )
 
     async def _engine_for(
