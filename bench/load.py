@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ sys.path[:0] = [str(REPO), str(REPO / "backend")]
 
 from tests.conftest import free_port  # noqa: E402
 from tests.support.offline_models import bench_llama  # noqa: E402
+from tests.support.service_process import service_env, start_serve  # noqa: E402
 
 TOKEN = "load-test-token"
 PAGE = " ".join(
@@ -81,43 +80,9 @@ async def one_connection(
 
 def start_service(data_dir: Path, model: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO / "backend"),
-        "TIANGONG_TOKEN": TOKEN,
-        "TIANGONG_LOG_LEVEL": "warning",
-        "OMP_WAIT_POLICY": "PASSIVE",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tiangong.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--engine",
-            "transformers",
-            "--model",
-            str(model),
-            "--data-dir",
-            str(data_dir),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                if json.load(r)["engine"]["state"] == "ready":
-                    return proc, port
-        except OSError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the service did not become ready")
+    env = service_env(TIANGONG_TOKEN=TOKEN, OMP_WAIT_POLICY="PASSIVE")
+    args = ("--engine", "transformers", "--model", str(model), "--data-dir", str(data_dir))
+    return start_serve(port, *args, env=env, until_ready=True, timeout=120), port
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.support.service_process import service_env, start_serve, tiangong_command
 
 ARTICLE = """<html lang="en"><head><title>Night trains return</title></head><body>
 <nav>Home | World | Sport</nav><article><h1>Night trains return to Europe</h1>
@@ -25,36 +23,19 @@ ARTICLE = """<html lang="en"><head><title>Night trains return</title></head><bod
 </article></body></html>"""
 
 
-def tiangong(*args: str, env: dict[str, str] | None = None, **kwargs: object) -> list[str]:
-    return [sys.executable, "-m", "tiangong.cli", *args]
+def tiangong(*args: str) -> list[str]:
+    return tiangong_command(*args)
 
 
 def environment(**extra: str) -> dict[str, str]:
-    env = {**os.environ, **extra}
-    root = Path(__file__).resolve().parents[1]
-    env["PYTHONPATH"] = os.pathsep.join([str(root / "backend"), env.get("PYTHONPATH", "")])
-    return env
+    return service_env(**extra)
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
     port = free_port()
-    proc = subprocess.Popen(
-        tiangong(
-            "serve", "--engine", "extractive", "--port", str(port), "--data-dir", str(tmp_path)
-        ),
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    args = ("--engine", "extractive", "--data-dir", str(tmp_path))
+    proc = start_serve(port, *args, output=subprocess.PIPE, text=True)
     yield proc, port, tmp_path
     if proc.poll() is None:
         proc.kill()
@@ -177,26 +158,13 @@ def test_a_pdf_file_is_read_page_by_page_in_the_terminal(tmp_path: Path) -> None
 
 def test_environment_variables_configure_serve(tmp_path: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        tiangong("serve"),
-        env=environment(
-            TIANGONG_PORT=str(port),
-            TIANGONG_ENGINE="extractive",
-            TIANGONG_DATA_DIR=str(tmp_path),
-            TIANGONG_TOKEN="from-env",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    env = environment(
+        TIANGONG_PORT=str(port),
+        TIANGONG_ENGINE="extractive",
+        TIANGONG_DATA_DIR=str(tmp_path),
+        TIANGONG_TOKEN="from-env",
     )
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=15)
+    proc = start_serve(port, env=env, output=subprocess.PIPE, text=True, port_flag=False)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=15)
     assert "Pairing token: from-env" in output and not (tmp_path / "token").exists()

@@ -13,13 +13,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.conftest import free_port
+from tests.support.service_process import service_env, start_serve
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "extension"
@@ -76,12 +75,6 @@ CHROMIUM_FLAGS = (
 WAIT_MS = 20_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # -- the service -------------------------------------------------------------------------
 
 
@@ -102,29 +95,19 @@ class Service:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def start(self) -> Service:
-        env = {**os.environ, "PYTHONPATH": str(REPO / "backend"), "TIANGONG_LOG_LEVEL": "warning"}
+        env = service_env()
         engine = self.engine
         if engine == "fake":
             env["TIANGONG_ENGINE"] = "fake"
             env["TIANGONG_FAKE_SCRIPT"] = json.dumps(self.fake_script or {})
             engine = "extractive"  # the flag must name a real engine; the variable wins
-        command = [
-            sys.executable, "-m", "tiangong.cli", "serve",
-            "--engine", engine, "--data-dir", str(self.data_dir),
-            "--port", str(self.port), "--token", TOKEN,
-        ]  # fmt: skip
+        args = ("--engine", engine, "--data-dir", str(self.data_dir), "--token", TOKEN)
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=REPO)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"tiangong serve exited: {self.log.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("tiangong serve did not come up in 30 s")
+                self.process = start_serve(self.port, *args, env=env, output=log)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}: {self.log.read_text()[-2000:]}") from None
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -11,9 +11,7 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +20,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import TOKEN, free_port
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.service_process import service_env, start_serve
 
 
 def start_service(data_dir: Path, port: int, script: dict[str, Any]) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO / "backend"),
-        "TIANGONG_ENGINE": "fake",
-        "TIANGONG_FAKE_SCRIPT": json.dumps(script),
-        "TIANGONG_TOKEN": TOKEN,
-        "TIANGONG_LOG_LEVEL": "warning",
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "tiangong.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.02)
-    proc.kill()
-    raise AssertionError("the service did not start")
+    env = service_env(
+        TIANGONG_ENGINE="fake", TIANGONG_FAKE_SCRIPT=json.dumps(script), TIANGONG_TOKEN=TOKEN
+    )
+    return start_serve(port, "--data-dir", str(data_dir), env=env)
 
 
 def summarize(rid: str, text: str = "A page to summarize.") -> str:
