@@ -170,10 +170,10 @@ class EngineHost:
                 raise RuntimeError(f"engine {name!r} is not available in this build")
             engine = await asyncio.to_thread(factory, self._settings, progress)
         except Exception as exc:
-            if self._settings.engine not in ("auto", "transformers"):
-                log.error("engine %s failed to start: %s", name, exc)
             reason = f"no model could be loaded ({type(exc).__name__}: {exc})"
-            log.warning("serving with the extractive engine: %s", reason)
+            log.warning(
+                "engine %s failed to start; serving with the extractive engine: %s", name, reason
+            )
             self.fallback_reason = reason
             engine = ExtractiveEngine(reason)
         self._engine = engine

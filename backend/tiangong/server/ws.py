@@ -13,6 +13,7 @@ from aiohttp import WSMsgType, web
 
 from tiangong import __version__
 from tiangong.engine.base import CancelToken
+from tiangong.errors import TiangongError
 from tiangong.protocol.codec import FrameLimits, encode_frame
 from tiangong.protocol.messages import History, Request
 from tiangong.protocol.session import (
@@ -109,7 +110,7 @@ class Connection:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if not hasattr(exc, "code"):
+            if not isinstance(exc, TiangongError):  # a bug: the client only hears "internal"
                 log.exception("request %s failed", message.id)
             await self.send(error_frame(exc, message.id))
         finally:
