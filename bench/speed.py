@@ -41,7 +41,7 @@ from tests.support.offline_models import bench_llama, corpus_lines  # noqa: E402
 from tiangong.engine.base import CancelToken, Delta, Finish, GenerationParams, Job  # noqa: E402
 from tiangong.engine.embedded import embedded_gguf_path  # noqa: E402
 from tiangong.engine.transformers_engine import TransformersEngine  # noqa: E402
-from tiangong.prompts import PriorTurn, ask_messages, summary_messages  # noqa: E402
+from tiangong.pipeline.prompts import PriorTurn, ask_messages, summary_messages  # noqa: E402
 from tiangong.protocol.messages import SummarizeOptions  # noqa: E402
 
 ALL = ("peer", "followup", "concurrent", "websocket", "cancel", "long", "memory")

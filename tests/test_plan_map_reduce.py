@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tiangong.plan import MAP_CHUNK_TOKENS, group_notes, plan_page, split_long_blocks
+from tiangong.pipeline.plan import MAP_CHUNK_TOKENS, group_notes, plan_page, split_long_blocks
 
 
 def count(text: str) -> int:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tiangong.cite import find_citations
-from tiangong.plan import plan_page
+from tiangong.pipeline.cite import find_citations
+from tiangong.pipeline.plan import plan_page
 from tiangong.text import BM25, count_words, sentences, terms
 
 PAGE = (

@@ -12,12 +12,12 @@ import sys
 from typing import Any
 
 from tiangong.engine.base import CancelToken
-from tiangong.engine.registry import EngineHost
 from tiangong.errors import TiangongError
-from tiangong.extract_worker import ExtractionWorker
+from tiangong.extract.worker import ExtractionWorker
+from tiangong.pipeline.service import Service
 from tiangong.protocol.messages import Ask, Page, Summarize, SummarizeOptions
-from tiangong.scheduler import Scheduler
-from tiangong.service import Service
+from tiangong.serving.host import EngineHost
+from tiangong.serving.scheduler import Scheduler
 from tiangong.settings import Settings
 from tiangong.store.history import HistoryStore
 

@@ -17,7 +17,7 @@ from tiangong.engine.fake import FakeEngine, FakeScript
 from tiangong.engine.openai_engine import OpenAIEngine, estimate_tokens
 from tiangong.engine.transformers_engine import TransformersEngine
 from tiangong.errors import EngineFailedError, OverloadedError, TooLargeError
-from tiangong.server.metrics import METRICS_KEY
+from tiangong.serving.metrics import METRICS_KEY
 
 CANCELLED = b'tiangong_requests_total{outcome="cancelled",task="chat"} 1.0'
 

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 from aiohttp import WSCloseCode, web
 
 from tiangong.engine.base import Engine
-from tiangong.engine.registry import EngineHost
-from tiangong.extract_worker import ExtractionWorker
+from tiangong.extract.worker import ExtractionWorker
+from tiangong.pipeline.service import Service
 from tiangong.server import http, openai_api, ws
+from tiangong.server.auth import security_middleware
 from tiangong.server.keys import (
     CONNECTIONS_KEY,
     EXTRACTOR_KEY,
@@ -23,9 +24,8 @@ from tiangong.server.keys import (
     TASKS_KEY,
     TOKEN_KEY,
 )
-from tiangong.server.metrics import METRICS_KEY, MeteredScheduler, Metrics, http_counter
-from tiangong.server.security import security_middleware
-from tiangong.service import Service
+from tiangong.serving.host import EngineHost
+from tiangong.serving.metrics import METRICS_KEY, MeteredScheduler, Metrics, http_counter
 from tiangong.settings import Settings
 from tiangong.store.history import HistoryStore
 

@@ -8,8 +8,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from tiangong import __version__
 from tiangong.server.keys import HOST_KEY, SCHEDULER_KEY
-from tiangong.server.metrics import METRICS_KEY
 from tiangong.server.openai_api import refusal
+from tiangong.serving.metrics import METRICS_KEY
 
 
 async def health(request: web.Request) -> web.Response:

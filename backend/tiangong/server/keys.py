@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from tiangong.engine.registry import EngineHost
-from tiangong.extract_worker import ExtractionWorker
-from tiangong.scheduler import Scheduler
-from tiangong.service import Service
+from tiangong.extract.worker import ExtractionWorker
+from tiangong.pipeline.service import Service
+from tiangong.serving.host import EngineHost
+from tiangong.serving.scheduler import Scheduler
 from tiangong.settings import Settings
 from tiangong.store.history import HistoryStore
 

@@ -33,7 +33,7 @@ from tiangong.engine.base import CancelToken, ChatMessage, Delta, Finish, Genera
 from tiangong.errors import BadRequestError, TiangongError, TooLargeError, wire_error
 from tiangong.logs import bind_request, unbind_request
 from tiangong.server.keys import HOST_KEY, SCHEDULER_KEY, TOKEN_KEY
-from tiangong.server.metrics import METRICS_KEY
+from tiangong.serving.metrics import METRICS_KEY
 
 log = logging.getLogger(__name__)
 

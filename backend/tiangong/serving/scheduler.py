@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tiangong.engine.base import CancelToken, Delta, Finish, Job
-from tiangong.engine.registry import EngineHost
 from tiangong.errors import EngineFailedError, OverloadedError, TiangongError
+from tiangong.serving.host import EngineHost
 
 INTERACTIVE = 0
 BACKGROUND = 1

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tiangong.cite import find_citations
 from tiangong.engine.base import (
     ASK,
     REWRITE,
@@ -28,25 +27,14 @@ from tiangong.engine.base import (
     Job,
     TaskKind,
 )
-from tiangong.engine.registry import EngineHost
 from tiangong.errors import BadRequestError, TiangongError, TooLargeError, UnsupportedError
-from tiangong.exchange import (
-    Emit,
-    Exchange,
-    PageDoc,
-    ReadingProgress,
-    RequestCancelled,
-    check_cancel,
-    doc_from_text,
-    done_frame,
-    fit_history,
-)
 from tiangong.extract.lang import detect_language
-from tiangong.extract_worker import ExtractionWorker
+from tiangong.extract.worker import ExtractionWorker
 from tiangong.logs import bind_request
-from tiangong.many_pages import answer_across_pages
-from tiangong.plan import Plan, group_notes, plan_page
-from tiangong.prompts import (
+from tiangong.pipeline.across_pages import answer_across_pages
+from tiangong.pipeline.cite import find_citations
+from tiangong.pipeline.plan import Plan, group_notes, plan_page
+from tiangong.pipeline.prompts import (
     ASK_MAX_TOKENS,
     MAP_MAX_TOKENS,
     PriorTurn,
@@ -59,9 +47,21 @@ from tiangong.prompts import (
     summary_max_tokens,
     summary_messages,
 )
+from tiangong.pipeline.request import (
+    Emit,
+    Exchange,
+    PageDoc,
+    ReadingProgress,
+    RequestCancelled,
+    check_cancel,
+    doc_from_text,
+    done_frame,
+    fit_history,
+)
+from tiangong.pipeline.sources import locate
 from tiangong.protocol.messages import Ask, History, Page, Rewrite, Summarize
-from tiangong.scheduler import Scheduler
-from tiangong.sources import locate
+from tiangong.serving.host import EngineHost
+from tiangong.serving.scheduler import Scheduler
 from tiangong.store.history import Conversation, HistoryStore, new_turn
 
 # Tokens kept free between the prompt and the answer budget (template quirks, rounding).

@@ -22,9 +22,8 @@ from tiangong.engine.base import (
     Job,
     TaskKind,
 )
-from tiangong.exchange import Emit, Exchange, PageDoc, ReadingProgress, check_cancel
-from tiangong.plan import Plan, plan_page
-from tiangong.prompts import (
+from tiangong.pipeline.plan import Plan, plan_page
+from tiangong.pipeline.prompts import (
     ASK_MAX_TOKENS,
     across_sources,
     ask_messages,
@@ -32,11 +31,12 @@ from tiangong.prompts import (
     summary_max_tokens,
     summary_messages,
 )
+from tiangong.pipeline.request import Emit, Exchange, PageDoc, ReadingProgress, check_cancel
+from tiangong.pipeline.sources import SourcesPlan, plan_sources, start_sources
 from tiangong.protocol.messages import Ask, Summarize
-from tiangong.sources import SourcesPlan, plan_sources, start_sources
 
 if TYPE_CHECKING:
-    from tiangong.service import Service
+    from tiangong.pipeline.service import Service
 
 
 async def answer_across_pages(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tiangong.plan import Plan, Strategy, plan_head, plan_page
+from tiangong.pipeline.plan import Plan, Strategy, plan_head, plan_page
 
 HEADER_TOKENS = 24  # what one source's header line costs, about
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from tiangong.engine.base import CancelToken, Engine, Finish, TaskKind
 from tiangong.extract.pdf import PdfDocument
-from tiangong.prompts import PriorTurn
+from tiangong.pipeline.prompts import PriorTurn
 from tiangong.store.history import Conversation
 from tiangong.text import count_words
 

@@ -22,9 +22,9 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from tiangong.engine.base import CancelToken, Delta, Finish, Job
-from tiangong.engine.registry import EngineHost
 from tiangong.errors import TiangongError
-from tiangong.scheduler import Scheduler
+from tiangong.serving.host import EngineHost
+from tiangong.serving.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
