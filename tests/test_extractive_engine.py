@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tiangong.engine.base import CancelToken, Delta, Finish, GenerationParams, Job
+from tiangong.engine.base import CancelToken, Delta, Finish, GenerationParams, Job, TaskHints
 from tiangong.engine.extractive import ExtractiveEngine
 from tiangong.errors import UnsupportedError
 from tiangong.text import sentences
@@ -31,8 +31,15 @@ async def run(job: Job, cancel: CancelToken | None = None) -> tuple[str, Finish]
     return "".join(parts), finish
 
 
-def job(task: str, **options: object) -> Job:
-    return Job(task, (), GenerationParams(200), PAGE, str(options.pop("question", "")), options)  # type: ignore[arg-type]
+def job(task: str, question: str = "", **hints: str) -> Job:
+    return Job(
+        task,  # type: ignore[arg-type]
+        (),
+        GenerationParams(200),
+        source_text=PAGE,
+        question=question,
+        hints=TaskHints(**hints),
+    )
 
 
 async def test_key_points_are_page_sentences_in_page_order() -> None:

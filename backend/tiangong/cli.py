@@ -206,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def serve(settings: Settings) -> None:
-    from tiangong.server.app import create_app, start_site
-    from tiangong.server.keys import HOST_KEY, TOKEN_KEY
+    from tiangong.server.app import RUNTIME_KEY, create_app, start_site
+    from tiangong.server.auth import TOKEN_KEY
+    from tiangong.serving.host import EngineStatus
 
     if settings.token and "--token" in " ".join(sys.argv):
         log.warning(
@@ -216,24 +217,23 @@ async def serve(settings: Settings) -> None:
         )
     app = create_app(settings)
     runner = await start_site(app)
-    host = app[HOST_KEY]
-    info = host.info()
+    host = app[RUNTIME_KEY].host
+    status = host.status()
     print(
         f"Tiangong {__version__} listening on ws://{settings.host}:{settings.port}/ws", flush=True
     )
-    state = "loading…" if info["state"] == "loading" else "ready"
-    print(f"Engine: {info['name']}, model {info['model']} ({state})", flush=True)
+    state = "loading…" if status.state == "loading" else "ready"
+    print(f"Engine: {status.name}, model {status.model} ({state})", flush=True)
     print(f"Pairing token: {app[TOKEN_KEY]}", flush=True)
     print(
         "Paste the token into the extension's options; `tiangong token` prints it again.",
         flush=True,
     )
 
-    def announce(frame: dict[str, Any]) -> None:
-        engine = frame["engine"]
-        if engine["state"] == "ready":
-            note = f" — {engine['fallback_reason']}" if engine.get("fallback_reason") else ""
-            print(f"Engine ready: {engine['name']}, model {engine['model']}{note}", flush=True)
+    def announce(status: EngineStatus) -> None:
+        if status.state == "ready":
+            note = f" — {status.fallback_reason}" if status.fallback_reason else ""
+            print(f"Engine ready: {status.name}, model {status.model}{note}", flush=True)
 
     host.subscribe(announce)
     stop = asyncio.Event()

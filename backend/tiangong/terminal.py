@@ -1,7 +1,8 @@
 """`tiangong summarize` and `tiangong ask`: the service's own code path, printed to a terminal.
 
-The answer streams to stdout; progress, the plan and citations go to stderr so the answer
-can be piped on its own.
+The runtime is the server's (`tiangong.runtime`); this module only turns a file into a
+request and prints the frames that come back. The answer streams to stdout; progress, the
+plan and citations go to stderr so the answer can be piped on its own.
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ from typing import Any
 
 from tiangong.engine.base import CancelToken
 from tiangong.errors import TiangongError
-from tiangong.extract.worker import ExtractionWorker
-from tiangong.pipeline.service import Service
 from tiangong.protocol.messages import Ask, Page, Summarize, SummarizeOptions
-from tiangong.serving.host import EngineHost
-from tiangong.serving.scheduler import Scheduler
+from tiangong.runtime import build_runtime
 from tiangong.settings import Settings
-from tiangong.store.history import HistoryStore
 
 
 async def run_in_terminal(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,11 +38,9 @@ async def run_in_terminal(args: argparse.Namespace, settings: Settings) -> int:
     else:
         message = Ask("cli", args.question, page, None)
 
-    host = EngineHost(settings)
-    host.start()
-    store = HistoryStore(settings.database)
-    extractor = ExtractionWorker(timeout=settings.extract_timeout)
-    service = Service(host, Scheduler(host), store, extractor)
+    runtime = build_runtime(settings)
+    # One request: an extraction worker starts for it anyway.
+    await runtime.start(warm_up_extraction=False)
 
     last = [""]  # the last progress line: printed once however often it repeats
 
@@ -60,9 +55,9 @@ async def run_in_terminal(args: argparse.Namespace, settings: Settings) -> int:
                 print(line, file=sys.stderr)
                 last[0] = line
         elif kind == "start":
-            info, plan = host.info(), frame["page"]["plan"]
+            status, plan = runtime.host.status(), frame["page"]["plan"]
             print(
-                f"[{info['name']} · {info['model']} · {frame['page']['title']!r}: "
+                f"[{status.name} · {status.model} · {frame['page']['title']!r}: "
                 f"{frame['page']['tokens']} tokens, {plan['strategy']}, "
                 f"{plan['coverage']:.0%} read]",
                 file=sys.stderr,
@@ -79,12 +74,10 @@ async def run_in_terminal(args: argparse.Namespace, settings: Settings) -> int:
             )
 
     try:
-        await service.handle(message, emit, CancelToken())
+        await runtime.service.handle(message, emit, CancelToken())
     except TiangongError as exc:
         print(f"tiangong: {exc.code}: {exc.message}", file=sys.stderr)
         return 1
     finally:
-        await host.aclose()
-        extractor.close()
-        store.close()
+        await runtime.close()
     return 0

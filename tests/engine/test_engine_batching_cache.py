@@ -15,6 +15,7 @@ from tiangong.engine.base import (
     Finish,
     GenerationParams,
     Job,
+    Priority,
 )
 from tiangong.engine.transformers_engine import TransformersEngine
 
@@ -179,7 +180,7 @@ async def test_an_interactive_question_goes_ahead_of_background_work(
         "summarize",
         (ChatMessage("system", long_page), ChatMessage("user", "Summarize.")),
         GenerationParams(max_tokens=8, min_tokens=8),
-        options={"priority": "background"},
+        priority=Priority.BACKGROUND,
     )
     question = Job("ask", (ChatMessage("user", "Quick?"),), GenerationParams(8, 0.0, (), 8))
     task = asyncio.create_task(first_delta("background", background))

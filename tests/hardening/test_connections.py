@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import TOKEN, run_server
 from tests.wsclient import answer_text, client
 from tiangong.engine.fake import FakeEngine, FakeScript
-from tiangong.server.keys import CONNECTIONS_KEY
+from tiangong.server.ws import CONNECTIONS_KEY
 
 PAGE = {"url": "https://example.com/", "text": "A page with a few words on it."}
 

@@ -17,7 +17,7 @@ from tiangong.engine.fake import FakeEngine, FakeScript
 from tiangong.engine.openai_engine import OpenAIEngine, estimate_tokens
 from tiangong.engine.transformers_engine import TransformersEngine
 from tiangong.errors import EngineFailedError, OverloadedError, TooLargeError
-from tiangong.serving.metrics import METRICS_KEY
+from tiangong.server.app import RUNTIME_KEY
 
 CANCELLED = b'tiangong_requests_total{outcome="cancelled",task="chat"} 1.0'
 
@@ -70,7 +70,7 @@ async def test_cancel_closes_the_stream_and_frees_the_upstream_slot(tmp_path: Pa
             if len(events) == 3:
                 cancel.cancel()
         # The upstream saw its client go and stopped: its only slot is free again.
-        metrics = server.app[METRICS_KEY]
+        metrics = server.app[RUNTIME_KEY].metrics
         for _ in range(100):
             if CANCELLED in metrics.exposition():
                 break

@@ -11,7 +11,7 @@ WELCOME = {"type": "welcome"}
 
 
 def session(**kwargs: int) -> Session:
-    return Session("secret", lambda: WELCOME, **kwargs)  # type: ignore[arg-type]
+    return Session(lambda token: token == "secret", lambda: WELCOME, **kwargs)  # type: ignore[arg-type]
 
 
 def hello(token: str = "secret") -> str:

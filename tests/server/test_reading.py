@@ -13,6 +13,7 @@ from typing import Any
 from tests.conftest import run_server
 from tests.support.pdf_files import bomb_pdf, damaged_pdf, scanned_pdf, text_pdf
 from tests.wsclient import answer_text, client
+from tiangong.engine.base import Priority
 from tiangong.engine.fake import FakeEngine, FakeScript
 
 REPORT = [
@@ -153,7 +154,7 @@ async def test_tabs_that_do_not_fit_are_each_read_whole_through_their_notes(
     assert start["page"]["plan"]["strategy"] == "map-reduce"
     assert all(s["coverage"] == 1 for s in start["page"]["sources"])
     # One batched map step over every chunk of every tab, counted in the progress frames.
-    map_jobs = [j for j in engine.jobs if j.options.get("priority") == "background"]
+    map_jobs = [j for j in engine.jobs if j.priority is Priority.BACKGROUND]
     assert reading[-1]["done"] == reading[-1]["total"] == len(map_jobs) >= 3
     for name in ("alpha", "beta", "gamma"):
         assert any(f"{name} key fact." in j.source_text for j in map_jobs)

@@ -1,17 +1,19 @@
 """The engine interface: every backend (transformers, openai, extractive, fake) implements it.
 
 Engines are small classes with declared capabilities. Only the scheduler calls `stream`.
-An engine receives a `Job`: chat messages already built by `prompts` (for chat models) plus
-the structured task (for engines that need no model, such as `extractive`).
+An engine receives a `Job`: chat messages already built by `pipeline.prompts` (for chat
+models), typed hints of the task (for engines that need no model, such as `extractive`) and
+its priority.
 """
 
 from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import KW_ONLY, dataclass, field
+from enum import IntEnum
+from typing import ClassVar, Literal
 
 # `chat`: messages a client of the OpenAI-compatible API wrote itself (no page task).
 TaskKind = Literal["summarize", "ask", "rewrite", "chat"]
@@ -40,15 +42,37 @@ class GenerationParams:
     min_tokens: int = 0
 
 
+class Priority(IntEnum):
+    """Who goes first when jobs wait (lower first): what a person waits for, then the map
+    step of a long summary. The scheduler and the generation loop both order by it."""
+
+    INTERACTIVE = 0
+    BACKGROUND = 1
+
+
+@dataclass(frozen=True)
+class TaskHints:
+    """The task as an engine without a chat model reads it (the summarize options' names)."""
+
+    type: str = "key-points"  # key-points | tldr | teaser | headline
+    length: str = "medium"  # short | medium | long
+    format: str = "markdown"  # markdown | plain-text
+    output_language: str | None = None
+    title: str = ""
+    page_lang: str | None = None
+
+
 @dataclass(frozen=True)
 class Job:
     task: TaskKind
     messages: tuple[ChatMessage, ...]
     params: GenerationParams
+    _: KW_ONLY
     # The structured task, for engines that do not run a chat model.
     source_text: str = ""
     question: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
+    hints: TaskHints = field(default_factory=TaskHints)
+    priority: Priority = Priority.INTERACTIVE
 
 
 @dataclass(frozen=True)

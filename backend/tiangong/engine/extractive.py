@@ -54,8 +54,8 @@ class ExtractiveEngine(Engine):
         return math.ceil(count_words(text) * 4 / 3)
 
     async def stream(self, job: Job, cancel: CancelToken) -> AsyncIterator[Delta | Finish]:
-        wanted = job.options.get("output_language")
-        page_lang = job.options.get("page_lang")
+        wanted = job.hints.output_language
+        page_lang = job.hints.page_lang
         if wanted and page_lang and _primary(wanted) != _primary(page_lang):
             raise UnsupportedError(
                 "the extractive engine quotes the page and cannot translate; load a model to "
@@ -82,16 +82,16 @@ class ExtractiveEngine(Engine):
         spans = _candidates(job.source_text)
         if not spans:
             return job.source_text.strip()[:500]
-        kind = str(job.options.get("type", "key-points"))
-        length = str(job.options.get("length", "medium"))
+        kind = job.hints.type
+        length = job.hints.length
         if kind == "headline":
-            title = str(job.options.get("title", "")).strip()
+            title = job.hints.title.strip()
             return title or _rank(spans)[0].text
         if kind == "teaser":
             return spans[0].text
         count = _TLDR[length] if kind == "tldr" else _COUNTS[length]
         best = sorted(_rank(spans)[:count], key=lambda s: s.start)
-        if kind == "tldr" or job.options.get("format") == "plain-text":
+        if kind == "tldr" or job.hints.format == "plain-text":
             joiner = " " if kind == "tldr" else "\n"
             return joiner.join(s.text for s in best)
         return "\n".join(f"- {s.text}" for s in best)

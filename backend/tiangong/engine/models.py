@@ -48,7 +48,7 @@ def resolve_model_spec(model: str | None) -> ModelSource:
     """Tell apart the embedded default, a folder, a .gguf file and a hub id."""
     if model is None or model.strip() == "":
         path = embedded_gguf_path()
-        return ModelSource("embedded", f"{EMBEDDED_MODEL_NAME} (embedded)", path=path)
+        return ModelSource("embedded", EMBEDDED_MODEL_NAME, path=path)
     spec = model.strip()
     path = Path(spec).expanduser()
     if path.is_dir():

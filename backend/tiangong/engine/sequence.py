@@ -21,12 +21,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from tiangong.engine.base import Delta, Finish, FinishReason
+from tiangong.engine.base import Delta, Finish, FinishReason, Priority
 from tiangong.engine.streaming import REPLACEMENT_CHAR, IncrementalDecoder, StopStringFilter
-
-# Background work (the map step of a long summary) yields to interactive requests.
-INTERACTIVE = 0
-BACKGROUND = 1
 
 Deliver = Callable[[Delta | Finish | BaseException], None]
 # Returns the prompt's token ids and how many of them form the shareable prefix.
@@ -59,7 +55,7 @@ class Sequence:
     max_tokens: int
     min_tokens: int
     temperature: float
-    priority: int
+    priority: Priority  # background work (a long summary's map step) yields
     processors: list[LogitsProcessor]
     sink: TokenSink
     stopped: Callable[[], bool]

@@ -48,7 +48,7 @@ from tiangong.engine.models import (
 )
 from tiangong.engine.prefix_cache import PrefixCache
 from tiangong.engine.runner import Runner
-from tiangong.engine.sequence import BACKGROUND, INTERACTIVE, Sequence, TokenSink
+from tiangong.engine.sequence import Sequence, TokenSink
 from tiangong.errors import UnsupportedError
 
 log = logging.getLogger(__name__)
@@ -331,7 +331,7 @@ class TransformersEngine(Engine):
             max_tokens=params.max_tokens,
             min_tokens=params.min_tokens,
             temperature=params.temperature,
-            priority=BACKGROUND if job.options.get("priority") == "background" else INTERACTIVE,
+            priority=job.priority,
             processors=extra,
             sink=TokenSink(self._tokenizer, params.stop, self._eos_ids),
             stopped=lambda: cancel.cancelled or abandoned.is_set(),

@@ -1,4 +1,4 @@
-"""Citations: for each statement of an answer, the page sentence that best supports it.
+"""Step: citations. For each statement of an answer, the page sentence that best supports it.
 
 A quote is always a verbatim slice of the page text the model read, so the sidebar can find
 it in the page and highlight it. A statement with no sentence sharing enough of its content
@@ -8,8 +8,12 @@ words gets no citation rather than a weak one.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from tiangong.pipeline.sources import SourceDoc, locate
+from tiangong.protocol.frames import citation_fields
 from tiangong.text import Span, sentences, terms
 
 _LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
@@ -55,3 +59,13 @@ def find_citations(
         if len(chosen) >= max_citations:
             break
     return [Citation(n + 1, page_sentences[i].text) for n, i in enumerate(chosen)]
+
+
+def cite(answer: str, cite_from: str, sources: Sequence[SourceDoc]) -> list[dict[str, Any]]:
+    """Step: an answer's citations as frames carry them and the history stores them: each
+    quote, and (with several pages, or a PDF) which page it was found on."""
+    out = []
+    for citation in find_citations(answer, cite_from):
+        source, page = locate(citation.quote, sources)
+        out.append(citation_fields(citation.n, citation.quote, source=source, page=page))
+    return out

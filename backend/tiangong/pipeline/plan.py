@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from tiangong.errors import TooLargeError
 from tiangong.text import BM25, sentences
 
 Strategy = Literal["whole", "retrieve", "map-reduce", "truncate"]
@@ -28,6 +29,10 @@ MAP_CHUNK_TOKENS = 1536
 # Retrieval ranks passages of about this size (smaller when the budget is).
 RETRIEVE_CHUNK_TOKENS = 256
 GAP = "\n\n[…]\n\n"
+# Tokens kept free between the prompt and the answer budget (template quirks, rounding).
+MARGIN_TOKENS = 16
+# Less room than this for the page is no room at all.
+MIN_PAGE_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,17 @@ class Plan:
         if self.page_tokens == 0:
             return 1.0
         return round(min(1.0, self.used_tokens / self.page_tokens), 4)
+
+
+def page_budget(context_tokens: int, *, answer_tokens: int, prompt_tokens: int) -> int:
+    """Tokens left for the page once the prompt around it and the answer are counted."""
+    budget = context_tokens - answer_tokens - prompt_tokens - MARGIN_TOKENS
+    if budget < MIN_PAGE_TOKENS:
+        raise TooLargeError(
+            f"the question and history leave no room for the page in a {context_tokens}"
+            "-token context; start a new conversation"
+        )
+    return budget
 
 
 def chunk_blocks(

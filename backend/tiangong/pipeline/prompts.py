@@ -8,10 +8,10 @@ instruction placed before a long article.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tiangong.engine.base import ChatMessage
+from tiangong.engine.base import ChatMessage, TaskHints
 from tiangong.protocol.messages import RewriteOptions, SummarizeOptions
 
 SYSTEM = (
@@ -141,6 +141,18 @@ def summary_max_tokens(options: SummarizeOptions) -> int:
     return options.max_tokens or SUMMARY_MAX_TOKENS[options.type][options.length]
 
 
+def summary_hints(options: SummarizeOptions, *, title: str, page_lang: str | None) -> TaskHints:
+    """The summary asked for, as an engine without a chat model reads it."""
+    return TaskHints(
+        type=options.type,
+        length=options.length,
+        format=options.format,
+        output_language=options.output_language,
+        title=title,
+        page_lang=page_lang,
+    )
+
+
 def ask_messages(
     title: str,
     url: str,
@@ -235,3 +247,20 @@ def across_sources(messages: tuple[ChatMessage, ...], count: int) -> tuple[ChatM
     )
     last = messages[-1]
     return (*messages[:-1], ChatMessage(last.role, last.content + note))
+
+
+def fit_history(
+    history: Sequence[PriorTurn], count_tokens: Callable[[str], int], budget: int
+) -> list[PriorTurn]:
+    """The most recent turns that fit the budget (whole exchanges, oldest dropped first)."""
+    kept: list[PriorTurn] = []
+    used = 0
+    for turn in reversed(history):
+        used += count_tokens(turn.text) + 8
+        if used > budget:
+            break
+        kept.append(turn)
+    kept.reverse()
+    if kept and kept[0].role == "assistant":
+        kept = kept[1:]
+    return kept

@@ -1,24 +1,56 @@
-"""The pieces one request is made of, shared by `service` and `many_pages`: the page it
-reads, what it stores, its `done` frame, and the history that fits beside the page."""
+"""What every step of a request is handed: its context (id, where its frames go, its cancel
+token, when it started, the parts it may use) and the page it reads, as a `PageDoc`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from tiangong.engine.base import CancelToken, Engine, Finish, TaskKind
+from tiangong.engine.base import CancelToken
 from tiangong.extract.pdf import PdfDocument
-from tiangong.pipeline.prompts import PriorTurn
-from tiangong.store.history import Conversation
+from tiangong.extract.worker import ExtractionWorker
+from tiangong.serving.host import EngineHost
+from tiangong.serving.scheduler import Scheduler
+from tiangong.store.history import HistoryStore
 from tiangong.text import count_words
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class Resources:
+    """The long-lived parts requests share (built once, by `tiangong.runtime`)."""
+
+    host: EngineHost
+    scheduler: Scheduler
+    store: HistoryStore
+    extractor: ExtractionWorker
+
+
+@dataclass
+class RequestContext:
+    id: str
+    emit: Emit  # delivers one frame to whoever asked (a WebSocket, the terminal)
+    cancel: CancelToken
+    resources: Resources
+    started: float = field(default_factory=time.monotonic)
+
+    def check_cancel(self) -> None:
+        """Stop a request that was cancelled while it read or planned its page."""
+        if self.cancel.cancelled:
+            raise RequestCancelled
+
+
+class RequestCancelled(Exception):
+    """The request was cancelled before its answer started."""
+
+
+@dataclass(frozen=True)
 class PageDoc:
+    """The text a request works on, whatever it came from (selection, article, PDF, text)."""
+
     url: str
     title: str
     text: str
@@ -32,85 +64,8 @@ class PageDoc:
         return self.pdf.page_of(quote) if self.pdf is not None else None
 
 
-@dataclass
-class Exchange:
-    """What one request stores: the user's side and the conversation it belongs to."""
-
-    conversation: Conversation
-    kind: TaskKind
-    user_text: str
-    cite_from: str | None
-    sources: tuple[PageDoc, ...] = ()  # where citations are looked up (PDF page, which tab)
-    supersedes: str | None = None  # the request id of the answer this one regenerates
-
-
-class RequestCancelled(Exception):
-    """The request was cancelled before its answer started."""
-
-
-def check_cancel(cancel: CancelToken) -> None:
-    """Stop a request that was cancelled while it read or planned its page."""
-    if cancel.cancelled:
-        raise RequestCancelled
-
-
-def done_frame(
-    request_id: str,
-    conversation_id: str | None,
-    finish: Finish,
-    first_token: float | None,
-    started: float,
-) -> dict[str, Any]:
-    now = time.monotonic()
-    frame: dict[str, Any] = {
-        "type": "done",
-        "id": request_id,
-        "finish_reason": finish.finish_reason,
-        "usage": {
-            "prompt_tokens": finish.prompt_tokens,
-            "completion_tokens": finish.completion_tokens,
-        },
-        "timing": {
-            "ttft_ms": round((first_token - started) * 1000, 1) if first_token else None,
-            "total_ms": round((now - started) * 1000, 1),
-        },
-    }
-    if conversation_id:
-        frame["conversation_id"] = conversation_id
-    return frame
-
-
 def doc_from_text(
     url: str, title: str, text: str, lang: str | None, *, selection: bool = False
 ) -> PageDoc:
     blocks = tuple(b.strip() for b in text.split("\n\n") if b.strip())
     return PageDoc(url, title, text.strip(), blocks, lang, count_words(text), selection)
-
-
-def fit_history(history: list[PriorTurn], engine: Engine, budget: int) -> list[PriorTurn]:
-    """The most recent turns that fit the budget (whole exchanges, oldest dropped first)."""
-    kept: list[PriorTurn] = []
-    used = 0
-    for turn in reversed(history):
-        used += engine.count_tokens(turn.text) + 8
-        if used > budget:
-            break
-        kept.append(turn)
-    kept.reverse()
-    if kept and kept[0].role == "assistant":
-        kept = kept[1:]
-    return kept
-
-
-@dataclass
-class ReadingProgress:
-    """`progress` frames of the map step: chunks read so far out of all."""
-
-    request_id: str
-    emit: Emit
-    total: int
-    done: int = 0
-
-    async def send(self) -> None:
-        frame = {"type": "progress", "id": self.request_id, "stage": "reading"}
-        await self.emit({**frame, "done": self.done, "total": self.total})

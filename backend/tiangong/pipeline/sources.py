@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from tiangong.pipeline.plan import Plan, Strategy, plan_head, plan_page
 
@@ -94,28 +94,10 @@ def plan_sources(
     return SourcesPlan(done, "\n\n".join(parts))
 
 
-def locate(quote: str, docs: Sequence[SourceDoc]) -> dict[str, Any]:
-    """`source` (with several pages) and PDF `page` of a verbatim quote, when they are found."""
+def locate(quote: str, docs: Sequence[SourceDoc]) -> tuple[int | None, int | None]:
+    """Which page (with several) and which PDF page a verbatim quote comes from, when found."""
     probe = quote.strip()[:80]
     for index, doc in enumerate(docs):
         if probe and probe in doc.text:
-            where: dict[str, Any] = {"source": index} if len(docs) > 1 else {}
-            page = doc.page_of(quote)
-            if page is not None:
-                where["page"] = page
-            return where
-    return {}
-
-
-def start_sources(docs: Sequence[SourceDoc], plan: SourcesPlan) -> list[dict[str, Any]]:
-    return [
-        {
-            "title": doc.title,
-            "url": doc.url,
-            "words": doc.words,
-            "tokens": p.page_tokens,
-            "lang": doc.lang,
-            "coverage": p.coverage,
-        }
-        for doc, p in zip(docs, plan.plans, strict=True)
-    ]
+            return (index if len(docs) > 1 else None), doc.page_of(quote)
+    return None, None

@@ -6,7 +6,6 @@ the actions it returns; tests drive a Session directly, without sockets.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +16,9 @@ from tiangong.errors import (
     TiangongError,
     UnauthorizedError,
     UnsupportedError,
-    wire_error,
 )
 from tiangong.protocol.codec import FrameLimits, decode_client_frame
+from tiangong.protocol.frames import CLOSE_POLICY_VIOLATION, error_frame
 from tiangong.protocol.messages import (
     PROTOCOL_VERSION,
     Cancel,
@@ -27,8 +26,6 @@ from tiangong.protocol.messages import (
     History,
     Request,
 )
-
-CLOSE_POLICY_VIOLATION = 1008
 
 
 @dataclass(frozen=True)
@@ -57,25 +54,17 @@ class CancelRequest:
 Action = Send | Close | Dispatch | CancelRequest
 
 
-def error_frame(exc: BaseException, request_id: str | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error"}
-    rid = request_id or getattr(exc, "request_id", None)
-    if rid:
-        frame["id"] = rid
-    frame.update(wire_error(exc))
-    return frame
-
-
 class Session:
     def __init__(
         self,
-        token: str,
+        token_matches: Callable[[str], bool],
         welcome: Callable[[], dict[str, Any]],
         *,
         limits: FrameLimits | None = None,
         max_in_flight: int = 8,
     ) -> None:
-        self._token = token.encode("utf-8")
+        # The pairing token check (server/auth.py: constant time, with the other checks).
+        self._token_matches = token_matches
         self._welcome = welcome
         self._limits = limits or FrameLimits()
         self._max_in_flight = max_in_flight
@@ -126,7 +115,7 @@ class Session:
         self.in_flight.discard(request_id)
 
     def _greet(self, hello: Hello) -> list[Action]:
-        if not hmac.compare_digest(hello.token.encode("utf-8"), self._token):
+        if not self._token_matches(hello.token):
             return self._refuse(
                 UnauthorizedError("wrong pairing token: run `tiangong token` to see the right one")
             )

@@ -1,49 +1,35 @@
-"""The application factory: the same one serves users and tests."""
+"""The application factory: the same one serves users and tests.
+
+It builds the runtime (`tiangong.runtime`: engines, scheduler, store, extraction, metrics,
+service) and puts the transports around it: the WebSocket, the plain HTTP routes and the
+OpenAI-compatible API, behind the Host/Origin checks of `auth.py`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import WSCloseCode, web
+from aiohttp import web
 
 from tiangong.engine.base import Engine
-from tiangong.extract.worker import ExtractionWorker
-from tiangong.pipeline.service import Service
+from tiangong.runtime import Runtime, build_runtime
 from tiangong.server import http, openai_api, ws
-from tiangong.server.auth import security_middleware
-from tiangong.server.keys import (
-    CONNECTIONS_KEY,
-    EXTRACTOR_KEY,
-    HOST_KEY,
-    SCHEDULER_KEY,
-    SERVICE_KEY,
-    SETTINGS_KEY,
-    STORE_KEY,
-    TASKS_KEY,
-    TOKEN_KEY,
-)
-from tiangong.serving.host import EngineHost
-from tiangong.serving.metrics import METRICS_KEY, MeteredScheduler, Metrics, http_counter
+from tiangong.server.auth import TOKEN_KEY, host_origin_middleware
 from tiangong.settings import Settings
-from tiangong.store.history import HistoryStore
 
-log = logging.getLogger(__name__)
-
-# Seconds answers in flight get to finish on shutdown before they are cancelled.
-SHUTDOWN_GRACE = 3.0
+# The runtime the app serves (for `tiangong serve` and tests; handlers are handed it).
+RUNTIME_KEY = web.AppKey("runtime", Runtime)
 
 
 async def start_site(app: web.Application) -> web.AppRunner:
     """Listen as configured; the caller awaits `runner.cleanup()` to shut down gracefully."""
-    settings = app[SETTINGS_KEY]
+    settings = app[RUNTIME_KEY].settings
     runner = web.AppRunner(
         app,
         handle_signals=False,
         # aiohttp keeps idle (and never-used) connections for about an hour by default.
         keepalive_timeout=settings.idle_timeout,
-        shutdown_timeout=SHUTDOWN_GRACE * 2 + 1,
+        shutdown_timeout=ws.SHUTDOWN_GRACE * 2 + 1,
     )
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
@@ -52,56 +38,25 @@ async def start_site(app: web.Application) -> web.AppRunner:
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> web.Application:
     """`engine` serves instead of loading the configured one (tests inject a fake here)."""
-    metrics = Metrics()
+    runtime = build_runtime(settings, engine=engine)
     app = web.Application(
-        middlewares=[http_counter(metrics), security_middleware(settings.port, settings.origins)],
+        middlewares=[
+            http.http_counter(runtime.metrics),
+            host_origin_middleware(settings.port, settings.origins),
+        ],
         # Only the WebSocket carries pages; plain HTTP bodies stay small.
         client_max_size=1024**2,
     )
-    app[SETTINGS_KEY] = settings
+    app[RUNTIME_KEY] = runtime
     app[TOKEN_KEY] = settings.pairing_token()
-    app[CONNECTIONS_KEY] = set()
-    app[TASKS_KEY] = set()
-    host = EngineHost(settings, engine=engine)
-    app[HOST_KEY] = host
-    app[SCHEDULER_KEY] = MeteredScheduler(host, metrics, max_queue=settings.max_queue)
-    app[METRICS_KEY] = metrics
-    metrics.watch(host, app[SCHEDULER_KEY])
-    app.cleanup_ctx.append(_resources)
-    app.on_shutdown.append(_close_connections)
-    app.router.add_get("/ws", ws.websocket)
-    http.add_routes(app)
-    openai_api.add_routes(app)
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        await runtime.start()
+        yield
+        await runtime.close()
+
+    app.cleanup_ctx.append(run)
+    ws.add_routes(app, runtime)
+    http.add_routes(app, runtime)
+    openai_api.add_routes(app, runtime)
     return app
-
-
-async def _resources(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS_KEY]
-    store = HistoryStore(settings.database)
-    extractor = ExtractionWorker(timeout=settings.extract_timeout)
-    app[STORE_KEY] = store
-    app[EXTRACTOR_KEY] = extractor
-    app[SERVICE_KEY] = Service(app[HOST_KEY], app[SCHEDULER_KEY], store, extractor)
-    app[SERVICE_KEY].on_error = lambda code: app[METRICS_KEY].error(code, "ws")
-    app[HOST_KEY].start()
-    warm = asyncio.get_running_loop().create_task(extractor.warm_up())
-    yield
-    warm.cancel()
-    await app[HOST_KEY].aclose()
-    await asyncio.to_thread(extractor.close)
-    store.close()
-
-
-async def _close_connections(app: web.Application) -> None:
-    """Graceful shutdown: answers in flight end with `done` (finished, or cancelled after a
-    grace period), everything is committed, then sockets close with 1001 (going away)."""
-    for cancel_first in (False, True):
-        if cancel_first:
-            for conn in app[CONNECTIONS_KEY]:
-                conn.cancel_all()
-        pending = [t for t in app[TASKS_KEY] if not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
-    connections = app[CONNECTIONS_KEY]
-    for conn in list(connections):
-        await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

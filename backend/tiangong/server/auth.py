@@ -1,24 +1,42 @@
-"""Who may talk to the service: checks that run before any route, WebSocket upgrade included.
+"""Who may talk to the service: every check of who is asking, in one module.
 
+Before any route, WebSocket upgrade included (`host_origin_middleware`):
 - Host must be a loopback name with our port: a page whose DNS name was rebound to 127.0.0.1
   still sends its own name in Host (DNS rebinding, as used against other local AI servers).
 - Origin, when present, must be exactly one of the allowed origins (the pinned extension id
   and --allow-origin values): no prefix or pattern matching, and `null` is never allowed.
   Clients that are not browsers send no Origin and still need the pairing token.
+
+Then the pairing token, compared in constant time: in the WebSocket's `hello`
+(`pairing_check`, handed to the protocol session) and, for the HTTP API and /metrics, as
+`Authorization: Bearer <token>` (`api_refusal`), where POST bodies are only taken as
+`application/json` (a web page's form or `text/plain` "simple request" cannot be one) and
+`Sec-Fetch-Site: cross-site` is refused. No CORS headers are ever sent, so browsers keep
+other origins from reading answers.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from tiangong.errors import BadRequestError, ForbiddenError, TiangongError, UnauthorizedError
+
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
+# The pairing token this app accepts (set by `create_app`).
+TOKEN_KEY = web.AppKey("pairing_token", str)
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class UnsupportedMediaTypeError(BadRequestError):
+    code = "unsupported_media_type"
 
 
 def allowed_hosts(port: int) -> frozenset[str]:
@@ -34,7 +52,7 @@ def forbidden(message: str) -> web.Response:
     )
 
 
-def security_middleware(port: int, origins: frozenset[str]) -> web.middleware:  # type: ignore[valid-type]
+def host_origin_middleware(port: int, origins: frozenset[str]) -> web.middleware:  # type: ignore[valid-type]
     hosts = allowed_hosts(port)
 
     @web.middleware
@@ -53,3 +71,29 @@ def security_middleware(port: int, origins: frozenset[str]) -> web.middleware:  
         return await handler(request)
 
     return check
+
+
+def token_matches(expected: str, given: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def pairing_check(app: web.Application) -> Callable[[str], bool]:
+    """Whether a `hello`'s token is this app's pairing token."""
+    expected = app[TOKEN_KEY]
+    return lambda given: token_matches(expected, given)
+
+
+def api_refusal(request: web.Request) -> TiangongError | None:
+    """Why this HTTP API request may not proceed, or None when it may."""
+    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        log.warning("refused a cross-site request to %s", request.path)
+        return ForbiddenError("cross-site requests are not allowed")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token_matches(request.app[TOKEN_KEY], given.strip()):
+        return UnauthorizedError(
+            "a bearer token is required: Authorization: Bearer <pairing token> "
+            "(`tiangong token` prints it)"
+        )
+    if request.method == "POST" and request.content_type != "application/json":
+        return UnsupportedMediaTypeError("the request body must be application/json")
+    return None

@@ -1,39 +1,66 @@
 """Plain HTTP routes: health (no token: it says only that the service is up and what serves)
-and Prometheus metrics (the API's bearer token: model names and load are not for everyone)."""
+and Prometheus metrics (the API's bearer token: model names and load are not for everyone),
+and the middleware that counts every HTTP response."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from tiangong import __version__
-from tiangong.server.keys import HOST_KEY, SCHEDULER_KEY
-from tiangong.server.openai_api import refusal
-from tiangong.serving.metrics import METRICS_KEY
+from tiangong.protocol.frames import engine_info
+from tiangong.protocol.messages import PROTOCOL_VERSION
+from tiangong.runtime import Runtime
+from tiangong.server.auth import api_refusal
+from tiangong.server.http_errors import from_exception
+from tiangong.serving.metrics import Metrics
 
 
-async def health(request: web.Request) -> web.Response:
-    host = request.app[HOST_KEY]
-    scheduler = request.app[SCHEDULER_KEY]
-    return web.json_response(
-        {
-            "status": "ok",
-            "version": __version__,
-            "protocol": 1,
-            "engine": host.info(),
-            "queue": {"waiting": scheduler.queue_depth, "running": scheduler.running},
-        }
-    )
+class HttpRoutes:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def health(self, request: web.Request) -> web.Response:
+        scheduler = self.runtime.scheduler
+        return web.json_response(
+            {
+                "status": "ok",
+                "version": __version__,
+                "protocol": PROTOCOL_VERSION,
+                "engine": engine_info(self.runtime.host.status()),
+                "queue": {"waiting": scheduler.queue_depth, "running": scheduler.running},
+            }
+        )
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        refused = api_refusal(request)
+        if refused is not None:
+            return from_exception(self.runtime.metrics, refused)
+        body = self.runtime.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def metrics(request: web.Request) -> web.Response:
-    refused = refusal(request)
-    if refused is not None:
-        return refused
-    body = request.app[METRICS_KEY].exposition()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+def add_routes(app: web.Application, runtime: Runtime) -> None:
+    routes = HttpRoutes(runtime)
+    app.router.add_get("/health", routes.health)
+    app.router.add_get("/metrics", routes.metrics)
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/health", health)
-    app.router.add_get("/metrics", metrics)
+def http_counter(metrics: Metrics) -> Any:
+    """Middleware counting responses by route template (never by raw path) and status."""
+
+    @web.middleware
+    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPException as exc:
+            metrics.http.labels(route=name, status=str(exc.status)).inc()
+            raise
+        metrics.http.labels(route=name, status=str(response.status)).inc()
+        return response
+
+    return count

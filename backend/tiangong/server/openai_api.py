@@ -5,17 +5,13 @@ use the model that serves the sidebar. Requests go through the scheduler like th
 same queue, `overloaded` → 429, and a client that disconnects cancels its answer at the next
 token. The request schema is `openapi.json` itself: the document and the checks cannot drift.
 
-Who may call (on top of the Host/Origin checks every route gets, see `security.py`):
-`Authorization: Bearer <pairing token>` compared in constant time; POST bodies only as
-`application/json` (a web page's form or `text/plain` "simple request" cannot be one);
-`Sec-Fetch-Site: cross-site` refused. No CORS headers are ever sent, so browsers keep other
-origins from reading answers.
+Who may call is decided in `auth.py` (Host and Origin, then the bearer token, JSON bodies
+only, no cross-site requests); errors take OpenAI's shape (`http_errors.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import secrets
@@ -32,8 +28,9 @@ from jsonschema.exceptions import best_match
 from tiangong.engine.base import CancelToken, ChatMessage, Delta, Finish, GenerationParams, Job
 from tiangong.errors import BadRequestError, TiangongError, TooLargeError, wire_error
 from tiangong.logs import bind_request, unbind_request
-from tiangong.server.keys import HOST_KEY, SCHEDULER_KEY, TOKEN_KEY
-from tiangong.serving.metrics import METRICS_KEY
+from tiangong.runtime import Runtime
+from tiangong.server.auth import api_refusal
+from tiangong.server.http_errors import error_body, error_response, from_exception
 
 log = logging.getLogger(__name__)
 
@@ -49,139 +46,85 @@ DEFAULT_TEMPERATURE = 1.0  # OpenAI's default
 # How often a running request looks whether its client is still connected.
 DISCONNECT_POLL = 0.1
 
-# wire code → HTTP status and OpenAI error type.
-_STATUS: dict[str, tuple[int, str]] = {
-    "bad_request": (400, "invalid_request_error"),
-    "too_large": (400, "invalid_request_error"),
-    "unauthorized": (401, "authentication_error"),
-    "forbidden": (403, "permission_error"),
-    "unsupported_media_type": (415, "invalid_request_error"),
-    "payload_too_large": (413, "invalid_request_error"),
-    "overloaded": (429, "rate_limit_error"),
-    # The serving engine cannot chat (the extractive one, when no model loaded): the
-    # request is fine, this server cannot answer it now.
-    "unsupported": (503, "server_error"),
-    "loading": (503, "server_error"),
-    "engine_failed": (503, "server_error"),
-    "internal": (500, "server_error"),
-}
 
+class OpenAIRoutes:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    kind = _STATUS.get(code, (500, "server_error"))[1]
-    return {"error": {"message": message, "type": kind, "code": code, "param": None}}
+    async def list_models(self, request: web.Request) -> web.Response:
+        refused = api_refusal(request)
+        if refused is not None:
+            return from_exception(self.runtime.metrics, refused)
+        status = self.runtime.host.status()
+        model = {
+            "id": status.model,
+            "object": "model",
+            "created": int(time.time()),
+            "owned_by": "tiangong",
+            "max_model_len": status.context_tokens,
+        }
+        return web.json_response({"object": "list", "data": [model]})
 
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        refused = api_refusal(request)
+        if refused is not None:
+            return from_exception(self.runtime.metrics, refused)
+        request_id = "chatcmpl-" + secrets.token_hex(12)
+        bound = bind_request(request_id)
+        try:
+            return await self._chat(request, request_id)
+        finally:
+            unbind_request(bound)
 
-def openai_error(request: web.Request, code: str, message: str) -> web.Response:
-    status = _STATUS.get(code, (500, "server_error"))[0]
-    headers: dict[str, str] = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="tiangong"'
-    elif status in (429, 503):
-        headers["Retry-After"] = "1" if status == 429 else "5"
-    if METRICS_KEY in request.app:
-        request.app[METRICS_KEY].error(code, "openai")
-    return web.json_response(error_body(code, message), status=status, headers=headers)
-
-
-def from_exception(request: web.Request, exc: BaseException) -> web.Response:
-    wire = wire_error(exc)
-    return openai_error(request, wire["code"], wire["message"])
-
-
-def refusal(request: web.Request) -> web.Response | None:
-    """Why this API request may not proceed, or None when it may."""
-    if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
-        log.warning("refused a cross-site request to %s", request.path)
-        return openai_error(request, "forbidden", "cross-site requests are not allowed")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    expected = request.app[TOKEN_KEY]
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode("utf-8"), expected.encode("utf-8")
-    ):
-        return openai_error(
-            request,
-            "unauthorized",
-            "a bearer token is required: Authorization: Bearer <pairing token> "
-            "(`tiangong token` prints it)",
-        )
-    if request.method == "POST" and request.content_type != "application/json":
-        return openai_error(
-            request, "unsupported_media_type", "the request body must be application/json"
-        )
-    return None
-
-
-async def list_models(request: web.Request) -> web.Response:
-    refused = refusal(request)
-    if refused is not None:
-        return refused
-    info = request.app[HOST_KEY].info()
-    model = {
-        "id": info["model"],
-        "object": "model",
-        "created": int(time.time()),
-        "owned_by": "tiangong",
-        "max_model_len": info["context_tokens"],
-    }
-    return web.json_response({"object": "list", "data": [model]})
-
-
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    refused = refusal(request)
-    if refused is not None:
-        return refused
-    request_id = "chatcmpl-" + secrets.token_hex(12)
-    bound = bind_request(request_id)
-    try:
-        return await _chat(request, request_id)
-    finally:
-        unbind_request(bound)
-
-
-async def _chat(request: web.Request, request_id: str) -> web.StreamResponse:
-    try:
-        body = await _read_json(request)
-        host = request.app[HOST_KEY]
-        engine = host.engine
-        if not host.ready or engine is None:
-            return openai_error(request, "loading", "the model is still loading; try again soon")
-        messages = _messages(body["messages"])
-        prompt_tokens = engine.count_prompt_tokens(messages)
-        room = engine.context_tokens - prompt_tokens
-        if room <= 0:
-            raise TooLargeError(
-                f"the messages take about {prompt_tokens} tokens; the model takes "
-                f"{engine.context_tokens} in all"
+    async def _chat(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        metrics = self.runtime.metrics
+        try:
+            body = await _read_json(request)
+            host = self.runtime.host
+            engine = host.engine
+            if not host.ready or engine is None:
+                return error_response(
+                    metrics, "loading", "the model is still loading; try again soon"
+                )
+            messages = _messages(body["messages"])
+            prompt_tokens = engine.count_prompt_tokens(messages)
+            room = engine.context_tokens - prompt_tokens
+            if room <= 0:
+                raise TooLargeError(
+                    f"the messages take about {prompt_tokens} tokens; the model takes "
+                    f"{engine.context_tokens} in all"
+                )
+            asked = body.get("max_completion_tokens") or body.get("max_tokens")
+            params = GenerationParams(
+                max_tokens=min(asked or DEFAULT_MAX_TOKENS, room),
+                temperature=_number(body.get("temperature"), DEFAULT_TEMPERATURE),
+                stop=_stops(body.get("stop")),
             )
-        asked = body.get("max_completion_tokens") or body.get("max_tokens")
-        params = GenerationParams(
-            max_tokens=min(asked or DEFAULT_MAX_TOKENS, room),
-            temperature=_number(body.get("temperature"), DEFAULT_TEMPERATURE),
-            stop=_stops(body.get("stop")),
+        except TiangongError as exc:
+            return from_exception(metrics, exc)
+        job = Job("chat", messages, params)
+        stream = bool(body.get("stream"))
+        log.info(
+            "chat: %d messages, about %d prompt tokens, max_tokens %d%s",
+            len(messages),
+            prompt_tokens,
+            params.max_tokens,
+            ", streamed" if stream else "",
         )
-    except TiangongError as exc:
-        return from_exception(request, exc)
-    job = Job("chat", messages, params)
-    stream = bool(body.get("stream"))
-    log.info(
-        "chat: %d messages, about %d prompt tokens, max_tokens %d%s",
-        len(messages),
-        prompt_tokens,
-        params.max_tokens,
-        ", streamed" if stream else "",
-    )
-    answer = _Answer(request, request_id, engine.model, job)
-    if stream:
-        options = body.get("stream_options") or {}
-        return await answer.stream(bool(options.get("include_usage")))
-    return await answer.whole()
+        answer = _Answer(self.runtime, request, request_id, engine.model, job)
+        if stream:
+            options = body.get("stream_options") or {}
+            return await answer.stream(bool(options.get("include_usage")))
+        return await answer.whole()
 
 
 class _Answer:
     """One chat completion through the scheduler, cancelled when its client goes away."""
 
-    def __init__(self, request: web.Request, request_id: str, model: str, job: Job) -> None:
+    def __init__(
+        self, runtime: Runtime, request: web.Request, request_id: str, model: str, job: Job
+    ) -> None:
+        self.runtime = runtime
         self.request = request
         self.id = request_id
         self.model = model
@@ -190,8 +133,8 @@ class _Answer:
         self.cancel = CancelToken()
 
     def _events(self) -> AsyncGenerator[Delta | Finish, None]:
-        scheduler = self.request.app[SCHEDULER_KEY]
-        return cast(AsyncGenerator[Delta | Finish, None], scheduler.stream(self.job, self.cancel))
+        events = self.runtime.scheduler.stream(self.job, self.cancel)
+        return cast(AsyncGenerator[Delta | Finish, None], events)
 
     async def whole(self) -> web.Response:
         parts: list[str] = []
@@ -263,9 +206,8 @@ class _Answer:
                 except Exception as exc:
                     if not isinstance(exc, TiangongError):
                         log.exception("chat stream failed")
-                    if METRICS_KEY in self.request.app:
-                        self.request.app[METRICS_KEY].error(wire_error(exc)["code"], "openai")
                     wire = wire_error(exc)
+                    self.runtime.metrics.error(wire["code"], "openai")
                     await sink.send(error_body(wire["code"], wire["message"]))
                     await sink.done()
                     return response
@@ -294,7 +236,7 @@ class _Answer:
             log.error("chat failed", exc_info=exc)
         else:
             log.info("chat refused: %s", exc.code)
-        return from_exception(self.request, exc)
+        return from_exception(self.runtime.metrics, exc)
 
 
 class _EventSink:
@@ -388,6 +330,7 @@ def _usage(finish: Finish) -> dict[str, int]:
     }
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/models", list_models)
-    app.router.add_post("/v1/chat/completions", chat_completions)
+def add_routes(app: web.Application, runtime: Runtime) -> None:
+    routes = OpenAIRoutes(runtime)
+    app.router.add_get("/v1/models", routes.list_models)
+    app.router.add_post("/v1/chat/completions", routes.chat_completions)

@@ -1,6 +1,8 @@
 """The WebSocket transport: frames in through the protocol session, requests out to the service.
 
-Thin on purpose: protocol decisions live in `protocol.session`, request work in `service`.
+Thin on purpose: protocol decisions live in `protocol.session`, frames in `protocol.frames`,
+request work in `pipeline.service`. It owns the app's open connections and the tasks that
+answer on them, and their graceful shutdown.
 """
 
 from __future__ import annotations
@@ -11,41 +13,38 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tiangong import __version__
 from tiangong.engine.base import CancelToken
 from tiangong.errors import TiangongError
 from tiangong.protocol.codec import FrameLimits, encode_frame
-from tiangong.protocol.messages import History, Request
-from tiangong.protocol.session import (
-    CancelRequest,
-    Close,
-    Dispatch,
-    Send,
-    Session,
+from tiangong.protocol.frames import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY_VIOLATION,
     error_frame,
+    status_frame,
+    welcome_frame,
 )
-from tiangong.server.keys import (
-    CONNECTIONS_KEY,
-    HOST_KEY,
-    SERVICE_KEY,
-    SETTINGS_KEY,
-    TASKS_KEY,
-    TOKEN_KEY,
-)
+from tiangong.protocol.messages import History, Request
+from tiangong.protocol.session import CancelRequest, Close, Dispatch, Send, Session
+from tiangong.runtime import Runtime
+from tiangong.server.auth import pairing_check
+from tiangong.serving.host import EngineStatus
 
 log = logging.getLogger(__name__)
 
+# Seconds answers in flight get to finish on shutdown before they are cancelled.
+SHUTDOWN_GRACE = 3.0
+
 
 class Connection:
-    def __init__(self, request: web.Request, ws: web.WebSocketResponse) -> None:
-        app = request.app
-        settings = app[SETTINGS_KEY]
-        self.app = app
+    def __init__(self, runtime: Runtime, request: web.Request, ws: web.WebSocketResponse) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.app = request.app
         self.request = request
         self.ws = ws
         self.limits = FrameLimits(settings.page_frame_bytes, settings.frame_bytes)
         self.session = Session(
-            app[TOKEN_KEY],
+            pairing_check(request.app),
             self.welcome,
             limits=self.limits,
             max_in_flight=settings.max_requests_per_connection,
@@ -55,18 +54,12 @@ class Connection:
         self._send_timeout = settings.send_timeout
 
     def welcome(self) -> dict[str, Any]:
-        settings = self.app[SETTINGS_KEY]
-        return {
-            "type": "welcome",
-            "protocol": 1,
-            "server": {"version": __version__},
-            "engine": self.app[HOST_KEY].info(),
-            "limits": {
-                "page_frame_bytes": self.limits.page_frame_bytes,
-                "frame_bytes": self.limits.frame_bytes,
-                "requests_per_connection": settings.max_requests_per_connection,
-            },
-        }
+        return welcome_frame(
+            self.runtime.host.status(),
+            page_frame_bytes=self.limits.page_frame_bytes,
+            frame_bytes=self.limits.frame_bytes,
+            requests_per_connection=self.runtime.settings.max_requests_per_connection,
+        )
 
     async def send(self, frame: dict[str, Any]) -> None:
         if self.ws.closed:
@@ -82,9 +75,9 @@ class Connection:
                 if transport is not None:
                     transport.abort()
 
-    def push_status(self, frame: dict[str, Any]) -> None:
+    def push_status(self, status: EngineStatus) -> None:
         if self.session.authenticated and not self.ws.closed:
-            self._spawn(self.send(frame))
+            self._spawn(self.send(status_frame(status)))
 
     async def receive(self, data: str | bytes) -> bool:
         """Handle one frame; False when the connection must close."""
@@ -106,7 +99,7 @@ class Connection:
 
     async def run(self, message: Request | History, cancel: CancelToken) -> None:
         try:
-            await self.app[SERVICE_KEY].handle(message, self.send, cancel)
+            await self.runtime.service.handle(message, self.send, cancel)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -120,7 +113,7 @@ class Connection:
     def close_unless_greeted(self) -> None:
         if not self.session.authenticated and not self.ws.closed:
             log.info("closing a connection that sent no hello in time")
-            self._spawn(self.ws.close(code=1008, message=b"no hello"))
+            self._spawn(self.ws.close(code=CLOSE_POLICY_VIOLATION, message=b"no hello"))
 
     def cancel_all(self) -> None:
         for token in self.cancels.values():
@@ -133,8 +126,25 @@ class Connection:
         task.add_done_callback(tasks.discard)
 
 
-async def websocket(request: web.Request) -> web.WebSocketResponse:
-    settings = request.app[SETTINGS_KEY]
+# The app's open connections, and the tasks answering on them (awaited on shutdown).
+CONNECTIONS_KEY = web.AppKey("connections", set[Connection])
+TASKS_KEY = web.AppKey("tasks", set[asyncio.Task[None]])
+
+
+def add_routes(app: web.Application, runtime: Runtime) -> None:
+    """`/ws`, and the shutdown that lets answers in flight end first."""
+    app[CONNECTIONS_KEY] = set()
+    app[TASKS_KEY] = set()
+
+    async def websocket(request: web.Request) -> web.WebSocketResponse:
+        return await serve_websocket(runtime, request)
+
+    app.router.add_get("/ws", websocket)
+    app.on_shutdown.append(close_connections)
+
+
+async def serve_websocket(runtime: Runtime, request: web.Request) -> web.WebSocketResponse:
+    settings = runtime.settings
     ws = web.WebSocketResponse(
         # aiohttp closes with 1009 (message too big) past this size.
         max_msg_size=settings.page_frame_bytes,
@@ -143,10 +153,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         compress=False,
     )
     await ws.prepare(request)
-    conn = Connection(request, ws)
+    conn = Connection(runtime, request, ws)
     connections = request.app[CONNECTIONS_KEY]
     connections.add(conn)
-    unsubscribe = request.app[HOST_KEY].subscribe(conn.push_status)
+    unsubscribe = runtime.host.subscribe(conn.push_status)
     hello_timer = asyncio.get_running_loop().call_later(
         settings.hello_timeout, conn.close_unless_greeted
     )
@@ -165,3 +175,18 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         unsubscribe()
         connections.discard(conn)
     return ws
+
+
+async def close_connections(app: web.Application) -> None:
+    """Graceful shutdown: answers in flight end with `done` (finished, or cancelled after a
+    grace period), everything is committed, then sockets close with 1001 (going away)."""
+    for cancel_first in (False, True):
+        if cancel_first:
+            for conn in app[CONNECTIONS_KEY]:
+                conn.cancel_all()
+        pending = [t for t in app[TASKS_KEY] if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+    connections = app[CONNECTIONS_KEY]
+    for conn in list(connections):
+        await conn.ws.close(code=CLOSE_GOING_AWAY, message=b"server shutdown")

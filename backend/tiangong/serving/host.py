@@ -1,9 +1,9 @@
 """The host that loads the configured engine in the background, and what it says of it.
 
 The service answers at once while a model loads: requests wait on `EngineHost.get()` (with
-progress frames), and every connection hears `status` frames as loading proceeds. With
-`--engine auto`, a model that cannot be loaded leaves the extractive engine serving, and the
-reason is told in the welcome frame, in status frames and in the log.
+progress frames), and listeners hear an `EngineStatus` as loading proceeds (the WebSocket
+turns each into a `status` frame). With `--engine auto`, a model that cannot be loaded
+leaves the extractive engine serving, and the reason is in the status and in the log.
 """
 
 from __future__ import annotations
@@ -12,34 +12,46 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal
 
 from tiangong.engine.base import ASK, REWRITE, SUMMARIZE, Engine
 from tiangong.engine.extractive import ExtractiveEngine
-from tiangong.engine.registry import FACTORIES
-from tiangong.settings import Settings
+from tiangong.engine.registry import FACTORIES, EngineConfig
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[dict[str, Any]], None]
 
-EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct (embedded)"
+@dataclass(frozen=True)
+class Loading:
+    stage: str
+    done: int
+    total: int
 
 
-def _configured_model(settings: Settings, engine: str) -> str:
-    """What will serve, as far as it is known before the engine is ready."""
-    if engine == "openai":
-        return settings.openai_model or f"(asking {settings.openai_base_url})"
-    return settings.model or EMBEDDED_MODEL_NAME
+@dataclass(frozen=True)
+class EngineStatus:
+    """What serves, or is about to: the `engine` object of welcome, status and /health."""
+
+    name: str
+    model: str
+    capabilities: tuple[str, ...]  # sorted
+    context_tokens: int  # 0 while loading
+    state: Literal["loading", "ready"]
+    fallback_reason: str | None = None
+    loading: Loading | None = None  # while loading, once the loader has said how far
+
+
+Listener = Callable[[EngineStatus], None]
 
 
 class EngineHost:
-    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
-        self._settings = settings
+    def __init__(self, config: EngineConfig, *, engine: Engine | None = None) -> None:
+        self._config = config
         self._engine = engine
         self._ready = asyncio.Event()
         self._listeners: set[Listener] = set()
-        self._loading: tuple[str, int, int] | None = None
+        self._loading: Loading | None = None
         self._last_push = 0.0
         self._task: asyncio.Task[None] | None = None
         self.fallback_reason: str | None = None
@@ -53,6 +65,10 @@ class EngineHost:
     @property
     def engine(self) -> Engine | None:
         return self._engine
+
+    @property
+    def loading(self) -> Loading | None:
+        return self._loading
 
     def start(self) -> None:
         """Begin loading the configured engine in a thread; returns at once."""
@@ -68,53 +84,39 @@ class EngineHost:
         self._listeners.add(listener)
         return lambda: self._listeners.discard(listener)
 
-    def info(self) -> dict[str, Any]:
-        """The `engine` object of welcome and status frames."""
+    def status(self) -> EngineStatus:
         engine = self._engine
         if engine is None:
-            name = "transformers" if self._settings.engine == "auto" else self._settings.engine
-            out: dict[str, Any] = {
-                "name": name,
-                "model": _configured_model(self._settings, name),
-                "capabilities": sorted({SUMMARIZE, ASK, REWRITE}),
-                "context_tokens": 0,
-                "state": "loading",
-            }
-        else:
-            out = {
-                "name": engine.name,
-                "model": engine.model,
-                "capabilities": sorted(engine.capabilities),
-                "context_tokens": engine.context_tokens,
-                "state": "ready",
-            }
-        if self.fallback_reason:
-            out["fallback_reason"] = self.fallback_reason
-        return out
-
-    def status_frame(self) -> dict[str, Any]:
-        frame: dict[str, Any] = {"type": "status", "engine": self.info()}
-        if self._loading and not self.ready:
-            stage, done, total = self._loading
-            frame["loading"] = {"stage": stage, "done": done, "total": total}
-        return frame
-
-    @property
-    def loading(self) -> tuple[str, int, int] | None:
-        return self._loading
+            return EngineStatus(
+                name=self._config.name,
+                model=self._config.expected_model,
+                capabilities=tuple(sorted({SUMMARIZE, ASK, REWRITE})),
+                context_tokens=0,
+                state="loading",
+                fallback_reason=self.fallback_reason,
+                loading=self._loading,
+            )
+        return EngineStatus(
+            name=engine.name,
+            model=engine.model,
+            capabilities=tuple(sorted(engine.capabilities)),
+            context_tokens=engine.context_tokens,
+            state="ready",
+            fallback_reason=self.fallback_reason,
+        )
 
     async def _load(self) -> None:
         loop = asyncio.get_running_loop()
-        name = "transformers" if self._settings.engine == "auto" else self._settings.engine
+        name = self._config.name
 
         def progress(stage: str, done: int, total: int) -> None:
-            loop.call_soon_threadsafe(self._on_progress, stage, done, total)
+            loop.call_soon_threadsafe(self._on_progress, Loading(stage, done, total))
 
         factory = FACTORIES.get(name)
         try:
             if factory is None:
                 raise RuntimeError(f"engine {name!r} is not available in this build")
-            engine = await asyncio.to_thread(factory, self._settings, progress)
+            engine = await asyncio.to_thread(factory, self._config, progress)
         except Exception as exc:
             reason = f"no model could be loaded ({type(exc).__name__}: {exc})"
             log.warning(
@@ -127,18 +129,18 @@ class EngineHost:
         log.info("engine ready: %s, model %s", engine.name, engine.model)
         self._push()
 
-    def _on_progress(self, stage: str, done: int, total: int) -> None:
-        self._loading = (stage, done, total)
+    def _on_progress(self, loading: Loading) -> None:
+        self._loading = loading
         now = time.monotonic()
-        # At most a few status frames a second, but always the last one of a stage.
-        if now - self._last_push >= 0.25 or done >= total:
+        # At most a few status updates a second, but always the last one of a stage.
+        if now - self._last_push >= 0.25 or loading.done >= loading.total:
             self._last_push = now
             self._push()
 
     def _push(self) -> None:
-        frame = self.status_frame()
+        status = self.status()
         for listener in list(self._listeners):
-            listener(frame)
+            listener(status)
 
     async def aclose(self) -> None:
         if self._task is not None and not self._task.done():

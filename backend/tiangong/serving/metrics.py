@@ -1,4 +1,4 @@
-"""Prometheus metrics at `/metrics` (bearer token required, like the API).
+"""Prometheus metrics (served at `/metrics` by server/http.py, bearer token required).
 
 What an operator of a shared server watches: requests and their outcomes, errors by code,
 time to first token and decode speed, the queue, the prefix cache, GPU memory. Each app has
@@ -15,7 +15,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
@@ -144,16 +143,16 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily(
             "tiangong_running_jobs", "Jobs streaming now.", value=self._scheduler.running
         )
-        info = self._host.info()
+        status = self._host.status()
         engine = GaugeMetricFamily(
             "tiangong_engine_info",
             "The engine that serves (1), with its model and state.",
             labels=["name", "model", "state"],
         )
-        engine.add_metric([info["name"], info["model"], info["state"]], 1)
+        engine.add_metric([status.name, status.model, status.state], 1)
         yield engine
         yield GaugeMetricFamily(
-            "tiangong_context_tokens", "Tokens the model takes.", value=info["context_tokens"]
+            "tiangong_context_tokens", "Tokens the model takes.", value=status.context_tokens
         )
         yield from _prefix_cache(self._host)
         yield from _gpu_memory()
@@ -195,24 +194,3 @@ def _gpu_memory() -> Iterator[Any]:
         total = torch.cuda.get_device_properties(index).total_memory
         family.add_metric([device, "total"], total)
     yield family
-
-
-METRICS_KEY = web.AppKey("metrics", Metrics)
-
-
-def http_counter(metrics: Metrics) -> Any:
-    """Middleware counting responses by route template (never by raw path) and status."""
-
-    @web.middleware
-    async def count(request: web.Request, handler: Any) -> web.StreamResponse:
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
-        try:
-            response: web.StreamResponse = await handler(request)
-        except web.HTTPException as exc:
-            metrics.http.labels(route=name, status=str(exc.status)).inc()
-            raise
-        metrics.http.labels(route=name, status=str(response.status)).inc()
-        return response
-
-    return count

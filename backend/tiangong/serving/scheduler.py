@@ -17,21 +17,14 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-from tiangong.engine.base import CancelToken, Delta, Finish, Job
+from tiangong.engine.base import CancelToken, Delta, Finish, Job, Priority
 from tiangong.errors import EngineFailedError, OverloadedError, TiangongError
 from tiangong.serving.host import EngineHost
-
-INTERACTIVE = 0
-BACKGROUND = 1
-
-
-def job_priority(job: Job) -> int:
-    return BACKGROUND if job.options.get("priority") == "background" else INTERACTIVE
 
 
 @dataclass(order=True)
 class _Waiter:
-    priority: int
+    priority: Priority
     arrival: int
     cap: int = field(compare=False)
     admitted: asyncio.Future[None] = field(compare=False)
@@ -63,8 +56,8 @@ class Scheduler:
         """Stream one job; `on_wait(position)` is told when it has to queue first."""
         engine = await self._host.get()
         slots = max(1, engine.max_concurrency)
-        priority = job_priority(job)
-        cap = slots - 1 if priority == BACKGROUND and slots > 1 else slots
+        priority = job.priority
+        cap = slots - 1 if priority is Priority.BACKGROUND and slots > 1 else slots
         if cancel.cancelled:
             yield Finish("cancelled", 0, 0)
             return
@@ -92,7 +85,7 @@ class Scheduler:
             self._running -= 1
             self._admit()
 
-    async def _wait_for_slot(self, priority: int, cap: int, cancel: CancelToken) -> bool:
+    async def _wait_for_slot(self, priority: Priority, cap: int, cancel: CancelToken) -> bool:
         loop = asyncio.get_running_loop()
         waiter = _Waiter(priority, next(self._arrivals), cap, loop.create_future())
         heapq.heappush(self._waiters, waiter)

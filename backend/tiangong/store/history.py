@@ -46,16 +46,6 @@ class Conversation:
     updated_at: str
     turns: int = 0
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "url": self.url,
-            "title": self.title,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "turns": self.turns,
-        }
-
 
 @dataclass(frozen=True)
 class Turn:
@@ -67,22 +57,6 @@ class Turn:
     status: str = "complete"
     finish_reason: str | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "role": self.role,
-            "kind": self.kind,
-            "text": self.text,
-            "created_at": self.created_at,
-            "status": self.status,
-        }
-        if self.request_id is not None:
-            out["request_id"] = self.request_id
-        if self.finish_reason is not None:
-            out["finish_reason"] = self.finish_reason
-        if self.citations:
-            out["citations"] = self.citations
-        return out
 
 
 class HistoryStore:

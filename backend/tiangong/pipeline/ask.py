@@ -1,0 +1,96 @@
+"""Task: a question about one page, alone or following up earlier turns of a conversation.
+
+(the conversation and its history) → read (a page sent again replaces the stored one) →
+prompts (the history that fits) → plan (retrieval when the page does not fit) → respond.
+"""
+
+from __future__ import annotations
+
+from tiangong.engine.base import ASK, GenerationParams, Job, TaskHints
+from tiangong.errors import BadRequestError
+from tiangong.pipeline.generate import ready_engine
+from tiangong.pipeline.plan import page_budget, plan_page
+from tiangong.pipeline.prompts import ASK_MAX_TOKENS, PriorTurn, ask_messages, fit_history
+from tiangong.pipeline.read import read_page
+from tiangong.pipeline.record import Exchange, new_conversation
+from tiangong.pipeline.request import PageDoc, RequestContext, doc_from_text
+from tiangong.pipeline.respond import announce, respond
+from tiangong.protocol.messages import Ask
+from tiangong.store.history import Conversation
+
+# Longest selection quoted into the question, in characters.
+SELECTION_CHARS = 4000
+
+
+async def ask(req: Ask, ctx: RequestContext) -> None:
+    engine = await ready_engine(ctx, ASK)
+    store = ctx.resources.store
+    conv: Conversation | None = None
+    history: list[PriorTurn] = []
+    if req.conversation_id:
+        conv = await store.run(store.get_conversation, req.conversation_id)
+        if conv is None:
+            raise BadRequestError(f"conversation {req.conversation_id!r} is not known here")
+        turns = await store.run(store.turns, conv.id)
+        # The answer being regenerated (and its question) is not part of the history.
+        history = [
+            PriorTurn(t.role, t.text)
+            for t in turns
+            if t.text and (req.regenerates is None or t.request_id != req.regenerates)
+        ]
+    doc: PageDoc
+    if req.page is not None:
+        doc = await read_page(ctx.resources.extractor, req.page, use_selection=False)
+        ctx.check_cancel()
+        if conv is None:
+            conv = await new_conversation(store, "ask", doc)
+        else:
+            await store.run(
+                store.update_page,
+                conv.id,
+                url=doc.url,
+                title=doc.title,
+                page_text=doc.text,
+                page_lang=doc.lang,
+            )
+    else:
+        assert conv is not None  # the schema requires page or conversation_id
+        doc = doc_from_text(conv.url, conv.title, conv.page_text, conv.page_lang)
+    question = req.question
+    if req.page is not None and req.page.selection:
+        selection = req.page.selection.strip()[:SELECTION_CHARS]
+        question += f"\n\n(About this passage I selected: «{selection}»)"
+    max_new = req.max_tokens or ASK_MAX_TOKENS
+    history = fit_history(history, engine.count_tokens, engine.context_tokens // 3)
+    around = ask_messages(doc.title, doc.url, "", history, question, req.output_language)
+    budget = page_budget(
+        engine.context_tokens,
+        answer_tokens=max_new,
+        prompt_tokens=engine.count_prompt_tokens(around),
+    )
+    plan = plan_page(
+        doc.text, doc.blocks, count_tokens=engine.count_tokens, budget=budget, question=req.question
+    )
+    messages = ask_messages(
+        doc.title, doc.url, plan.context, history, question, req.output_language
+    )
+    job = Job(
+        "ask",
+        messages,
+        GenerationParams(max_new),
+        source_text=plan.context,
+        question=req.question,
+        hints=TaskHints(output_language=req.output_language, page_lang=doc.lang),
+    )
+    exchange = Exchange(
+        conversation=conv,
+        kind="ask",
+        user_text=req.question,
+        cite_from=plan.context,
+        sources=(doc,),
+        supersedes=req.regenerates,
+    )
+    await announce(
+        ctx, exchange, doc=doc, plan=plan, prompt_tokens=engine.count_prompt_tokens(messages)
+    )
+    await respond(ctx, job, exchange)
