@@ -25,11 +25,12 @@ test: $(STAMP) extension
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	node --test tests/extension/
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports
 
 extension:
 	$(PYTHON) scripts/build_extension.py
@@ -38,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/extraction.py
 
 clean:
-	rm -rf $(VENV) dist .test-cache test-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist .test-cache test-output .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
