@@ -139,8 +139,10 @@ async def followup(engine: TransformersEngine, reps: int) -> None:
     size = min(4000, engine.context_tokens - 600)
     text = page_of(engine, size)
     history = [PriorTurn("user", "What is this page about?"), PriorTurn("assistant", "News.")]
-    first_messages = ask_messages("Article", "", text, [], "What is this page about?")
-    follow_messages = ask_messages("Article", "", text, history, "Who is quoted?")
+    first_messages = ask_messages(
+        "Article", "", text, history=[], question="What is this page about?"
+    )
+    follow_messages = ask_messages("Article", "", text, history=history, question="Who is quoted?")
     params = GenerationParams(32, min_tokens=32)
     first_job = Job("ask", first_messages, params)
     follow_job = Job("ask", follow_messages, params)
@@ -202,7 +204,7 @@ async def websocket(engine: TransformersEngine, reps: int) -> None:
 
     text = page_of(engine, 500)
     question = "What happened?"
-    messages = ask_messages("Article", "https://example.com/a", text, [], question)
+    messages = ask_messages("Article", "https://example.com/a", text, history=[], question=question)
     page = {"url": "https://example.com/a", "title": "Article", "text": text}
     direct: list[float] = []
     socket: list[float] = []

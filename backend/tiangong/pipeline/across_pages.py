@@ -54,7 +54,14 @@ class Pages:
     def messages(self, context: str) -> tuple[ChatMessage, ...]:
         req = self.req
         if isinstance(req, Ask):
-            built = ask_messages(self.title, "", context, (), req.question, req.output_language)
+            built = ask_messages(
+                self.title,
+                "",
+                context,
+                history=(),
+                question=req.question,
+                output_language=req.output_language,
+            )
         else:
             built = summary_messages(self.title, "", context, req.options)
         return across_sources(built, len(self.docs))

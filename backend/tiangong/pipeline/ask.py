@@ -6,7 +6,7 @@ prompts (the history that fits) → plan (retrieval when the page does not fit) 
 
 from __future__ import annotations
 
-from tiangong.engine.base import ASK, GenerationParams, Job, TaskHints
+from tiangong.engine.base import ASK, ChatMessage, GenerationParams, Job, TaskHints
 from tiangong.errors import BadRequestError
 from tiangong.pipeline.generate import ready_engine
 from tiangong.pipeline.plan import page_budget, plan_page
@@ -62,7 +62,18 @@ async def ask(req: Ask, ctx: RequestContext) -> None:
         question += f"\n\n(About this passage I selected: «{selection}»)"
     max_new = req.max_tokens or ASK_MAX_TOKENS
     history = fit_history(history, engine.count_tokens, engine.context_tokens // 3)
-    around = ask_messages(doc.title, doc.url, "", history, question, req.output_language)
+
+    def messages_with(page_text: str) -> tuple[ChatMessage, ...]:
+        return ask_messages(
+            doc.title,
+            doc.url,
+            page_text,
+            history=history,
+            question=question,
+            output_language=req.output_language,
+        )
+
+    around = messages_with("")
     budget = page_budget(
         engine.context_tokens,
         answer_tokens=max_new,
@@ -71,9 +82,7 @@ async def ask(req: Ask, ctx: RequestContext) -> None:
     plan = plan_page(
         doc.text, doc.blocks, count_tokens=engine.count_tokens, budget=budget, question=req.question
     )
-    messages = ask_messages(
-        doc.title, doc.url, plan.context, history, question, req.output_language
-    )
+    messages = messages_with(plan.context)
     job = Job(
         "ask",
         messages,

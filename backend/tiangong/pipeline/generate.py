@@ -100,7 +100,7 @@ async def take_notes(
 
     async def one(i: int) -> None:
         async with limit:
-            messages = map_messages(doc.title, doc.url, texts[i], i + 1, len(texts))
+            messages = map_messages(doc.title, doc.url, texts[i], part=i + 1, parts=len(texts))
             job = Job(
                 "summarize",
                 messages,

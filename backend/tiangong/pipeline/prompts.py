@@ -117,7 +117,7 @@ NOTES_HEADER = "Notes on the page, part by part:"
 
 
 def map_messages(
-    title: str, url: str, chunk_text: str, part: int, parts: int
+    title: str, url: str, chunk_text: str, *, part: int, parts: int
 ) -> tuple[ChatMessage, ...]:
     """Notes on one chunk of a page too long to read at once."""
     return (
@@ -157,6 +157,7 @@ def ask_messages(
     title: str,
     url: str,
     page_text: str,
+    *,
     history: Sequence[PriorTurn],
     question: str,
     output_language: str | None = None,

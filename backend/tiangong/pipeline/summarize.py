@@ -64,7 +64,7 @@ async def _summarize_long(ctx: RequestContext, summary: Summary, plan: Plan) -> 
     """Map-reduce: notes on every chunk (batched, with progress), then the summary."""
     req, doc, engine = summary.req, summary.doc, summary.engine
     exchange = await _exchange(ctx, summary, cite_from=doc.text)
-    first = map_messages(doc.title, doc.url, plan.chunks[0].text, 1, len(plan.chunks))
+    first = map_messages(doc.title, doc.url, plan.chunks[0].text, part=1, parts=len(plan.chunks))
     await announce(
         ctx, exchange, doc=doc, plan=plan, prompt_tokens=engine.count_prompt_tokens(first)
     )

@@ -111,7 +111,7 @@ class OpenAIRoutes:
             params.max_tokens,
             ", streamed" if stream else "",
         )
-        answer = _Answer(self.runtime, request, request_id, engine.model, job)
+        answer = _Answer(self.runtime, request, job, request_id=request_id, model=engine.model)
         if stream:
             options = body.get("stream_options") or {}
             return await answer.stream(bool(options.get("include_usage")))
@@ -122,7 +122,7 @@ class _Answer:
     """One chat completion through the scheduler, cancelled when its client goes away."""
 
     def __init__(
-        self, runtime: Runtime, request: web.Request, request_id: str, model: str, job: Job
+        self, runtime: Runtime, request: web.Request, job: Job, *, request_id: str, model: str
     ) -> None:
         self.runtime = runtime
         self.request = request
