@@ -30,14 +30,14 @@ class OpenAIConfig:
     concurrency: int = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EngineConfig:
+    data_dir: Path  # converted models are kept here
     # auto: a local model (transformers), the extractive engine if none loads.
     engine: str = "auto"
     model: str | None = None  # hub id, folder or .gguf file; None: the embedded model
     device: str = "auto"
     dtype: str = "auto"
-    data_dir: Path = Path(".")
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)
 
     @property
