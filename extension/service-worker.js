@@ -62,7 +62,7 @@ const ready = (async () => {
   connection.onStatus((status) => {
     for (const { port } of ports) port.postMessage({ event: 'status', status });
   });
-  assistant = new Assistant({ connection, book });
+  assistant = new Assistant({ connection, book, limits: codec.limits });
   const stored = await api.storage.session?.get(SNAPSHOT_KEY).catch(() => ({}));
   book.load(stored?.[SNAPSHOT_KEY]);
   const settings = await loadSettings(api.storage.local);
@@ -124,7 +124,9 @@ const handlers = {
   async attach(entry, msg) {
     entry.tabId = msg.tabId ?? null;
     connection.connectNow();
-    return { event: 'snapshot', tabId: entry.tabId, thread: book.view(entry.tabId), status: connection.status, sidebar: sidebarKind(), workerStarted: STARTED_AT };
+    const { question, minTabs, maxTabs } = assistant.limits;
+    const limits = { question, minTabs, maxTabs };
+    return { event: 'snapshot', tabId: entry.tabId, thread: book.view(entry.tabId), status: connection.status, sidebar: sidebarKind(), workerStarted: STARTED_AT, limits };
   },
   async summarize(entry, msg) {
     return { event: 'started', id: await assistant.summarize(msg.tabId, msg.options, { tabIds: msg.tabIds }) };

@@ -13,7 +13,6 @@ export const HIGHLIGHT_NAME = 'tiangong-citation';
 const HIGHLIGHT_CSS = `::highlight(${HIGHLIGHT_NAME}) { background-color: #ffd54a; color: #111; }
 mark { background-color: #ffd54a; color: #111; }`;
 export const EXPLAIN_QUESTION = 'Explain the selected passage in plain words.';
-export const MAX_TABS = 8;
 const PAGE_KINDS = new Set(['summarize', 'summarize-selection', 'ask', 'explain']);
 
 export function newRequestId(prefix) {
@@ -27,9 +26,11 @@ async function runInPage(tabId, func, args, frameId = 0) {
 }
 
 export class Assistant {
-  constructor({ connection, book }) {
+  /** `limits`: the schema's field sizes (lib/limits.js); frame sizes come from the connection. */
+  constructor({ connection, book, limits }) {
     this.connection = connection;
     this.book = book;
+    this.limits = limits;
     this.pendingHistory = new Map();
     connection.onFrame((frame, info) => this.receive(frame, info));
   }
@@ -57,26 +58,28 @@ export class Assistant {
 
   /** The page of a tab as the protocol wants it; `share` of the frame when several go at once. */
   async capture(tabId, share = 1) {
-    const limit = Math.floor(this.connection.limits.page_frame_bytes / share);
+    const frames = this.connection.limits;
+    const room = { frameBytes: Math.floor(frames.page_frame_bytes / share), overheadBytes: frames.frame_bytes };
     const tab = await api.tabs.get(tabId).catch(() => null);
     let result = null;
     let failure = null;
     try {
-      result = await runInPage(tabId, capturePage, [limit]);
+      const fields = { urlChars: this.limits.url, titleChars: this.limits.title, selectionChars: this.limits.selection };
+      result = await runInPage(tabId, capturePage, [{ ...room, ...fields }]);
     } catch (error) {
       failure = error;
     }
     // The document's type decides; the URL only when the tab took no script (a viewer).
     const isPdf = result ? result.contentType === PDF_TYPE : looksLikePdf(tab?.url ?? '');
     if (isPdf) {
-      return { page: await this.capturePdf(tabId, tab, limit), trimmed: false };
+      return { page: await this.capturePdf(tabId, tab, room), trimmed: false };
     }
     if (failure || !result) throw new Error(pageAccessError(failure ?? new Error(t('pageReturnedNothing'))));
     return result;
   }
 
-  async capturePdf(tabId, tab, limit) {
-    const maxBytes = maxPdfBytes(limit);
+  async capturePdf(tabId, tab, { frameBytes, overheadBytes }) {
+    const maxBytes = maxPdfBytes(frameBytes, { overheadBytes, base64Chars: this.limits.pdf });
     let found = null;
     try {
       found = await runInPage(tabId, readOwnPdf, [maxBytes]);
@@ -88,21 +91,21 @@ export class Assistant {
     if (found.tooLarge) throw new Error(pdfTooLargeMessage(found.tooLarge, maxBytes));
     const url = tab?.url ?? '';
     const title = tab?.title || found.title || url.split('/').pop() || 'PDF';
-    return { url: url.slice(0, 8192), title: title.slice(0, 2000), pdf: found.pdf };
+    return { url: url.slice(0, this.limits.url), title: title.slice(0, this.limits.title), pdf: found.pdf };
   }
 
   // -- entry points ------------------------------------------------------------------------
 
   /** `tabIds` (2–8): the tabs to summarize together instead of `tabId` alone. */
   summarize(tabId, options, { replaces = null, tabIds = null } = {}) {
-    const params = { options: summaryFrameOptions(options), tabIds: manyTabs(tabIds) };
+    const params = { options: summaryFrameOptions(options), tabIds: this.manyTabs(tabIds) };
     const what = params.tabIds ? t('summaryOfTabs', params.tabIds.length) : t('summaryLabel');
     const label = `${what} · ${t(`summaryTypeWord_${options.type.replace(/-/g, '_')}`)}, ${t(`lengthWord_${options.length}`)}`;
     return this.start({ kind: 'summarize', tabId, label, params, format: options.format, replaces });
   }
 
   ask(tabId, question, { replaces = null, tabIds = null, outputLanguage = '' } = {}) {
-    const params = { question, tabIds: manyTabs(tabIds), options: outputLanguage ? { output_language: outputLanguage } : {} };
+    const params = { question, tabIds: this.manyTabs(tabIds), options: outputLanguage ? { output_language: outputLanguage } : {} };
     return this.start({ kind: 'ask', tabId, label: question, params, replaces });
   }
 
@@ -186,10 +189,10 @@ export class Assistant {
     const { id, kind, tabId, params } = record;
     if (kind === 'rewrite') {
       const frame = { type: 'rewrite', id, text: params.text, options: cleanRewriteOptions(params.options) };
-      if (params.context && params.context !== params.text) frame.context = params.context.slice(0, 200000);
+      if (params.context && params.context !== params.text) frame.context = params.context.slice(0, this.limits.rewriteContext);
       return frame;
     }
-    if (kind === 'translate') return { type: 'rewrite', id, text: params.text.slice(0, 100000), options: params.options };
+    if (kind === 'translate') return { type: 'rewrite', id, text: params.text.slice(0, this.limits.rewriteText), options: params.options };
     if (!PAGE_KINDS.has(kind)) throw new Error(`unknown request kind ${kind}`);
     if (params.tabIds) return this.buildManyFrame(record);
     const thread = this.book.thread(tabId);
@@ -199,7 +202,7 @@ export class Assistant {
       const captured = await this.capture(tabId);
       page = captured.page;
       if (captured.trimmed) this.book.note(id, t('pageTrimmed'));
-      if (params.selection) page.selection = params.selection.slice(0, 200000);
+      if (params.selection) page.selection = params.selection.slice(0, this.limits.selection);
       else if (kind === 'summarize') delete page.selection; // "Summarize page" means the whole page
     }
     if (kind === 'summarize' || kind === 'summarize-selection') return { type: 'summarize', id, page, options: params.options };
@@ -294,6 +297,12 @@ export class Assistant {
       return { ok: false, reason: pageAccessError(error) };
     }
   }
+
+  /** The tabs to read together (as many as `pages` takes), or null for the one tab. */
+  manyTabs(tabIds) {
+    const unique = [...new Set((tabIds ?? []).map(Number))].slice(0, this.limits.maxTabs);
+    return unique.length >= this.limits.minTabs ? unique : null;
+  }
 }
 
 function cleanRewriteOptions(options = {}) {
@@ -302,9 +311,4 @@ function cleanRewriteOptions(options = {}) {
     if (options[name]) out[name] = options[name];
   }
   return out;
-}
-
-function manyTabs(tabIds) {
-  const unique = [...new Set((tabIds ?? []).map(Number))].slice(0, MAX_TABS);
-  return unique.length >= 2 ? unique : null;
 }

@@ -4,8 +4,9 @@
 // No browser globals are read here: the socket class, timers and the health probe are passed
 // in, so the node tests drive every path with fakes of exactly those three seams.
 
-import { DEFAULT_LIMITS, PROTOCOL_VERSION, ProtocolError } from './codec.js';
+import { PROTOCOL_VERSION, ProtocolError } from './codec.js';
 import { t } from './i18n.js';
+import { frameLimits } from './limits.js';
 
 export const DEFAULT_SERVER_URL = 'ws://127.0.0.1:8765/ws';
 export const START_COMMAND = 'make run';
@@ -70,7 +71,7 @@ export class Connection {
     // What the current socket's welcome (and later status frames) said; null without one.
     this.session = null;
     // The frame limits of the last welcome: they still size requests while reconnecting.
-    this.serverLimits = null;
+    this.serverLimits = {};
     this.current = { state: State.UNPAIRED, url: this.url, message: t('notPairedYet') };
   }
 
@@ -78,8 +79,9 @@ export class Connection {
     return { ...this.current };
   }
 
+  /** Frame sizes the service takes: its last welcome's, else the schema's defaults. */
   get limits() {
-    return this.serverLimits ?? DEFAULT_LIMITS;
+    return frameLimits(this.codec.limits, this.serverLimits);
   }
 
   onStatus(listener) {
@@ -100,7 +102,7 @@ export class Connection {
     this.url = next.url;
     this.token = next.token;
     this.attempt = 0;
-    this.serverLimits = null; // another server, or another pairing: its welcome will say
+    this.serverLimits = {}; // another server, or another pairing: its welcome will say
     this.drop();
     if (!this.token) {
       this.update(State.UNPAIRED, { message: t('notPairedHelp') });
@@ -239,7 +241,7 @@ export class Connection {
     if (frame.type === 'welcome') {
       this.clock.clearTimeout(this.handshakeTimer);
       this.attempt = 0;
-      this.serverLimits = { ...DEFAULT_LIMITS, ...frame.limits };
+      this.serverLimits = frame.limits ?? {};
       this.session = { engine: frame.engine, serverVersion: frame.server.version };
       this.update(State.CONNECTED, { message: t('connectedDot') });
     } else if (frame.type === 'status') {

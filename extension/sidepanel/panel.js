@@ -21,6 +21,16 @@ let port = null;
 let seq = 0;
 const waiting = new Map();
 let current = null; // the latest answer in the thread
+// Sizes from the protocol schema, as the worker read them (the attach reply); until it comes
+// no set of tabs counts as several.
+let limits = { minTabs: Infinity, maxTabs: 0 };
+
+function applyLimits(given) {
+  limits = given;
+  $('question').maxLength = limits.question;
+  $('tabs-hint').textContent = t('tabsPickerHint', limits.minTabs, limits.maxTabs);
+  showChosenTabs();
+}
 
 localize();
 const status = new StatusView({ root: $('status'), detail: $('status-detail'), pairing: $('pairing') });
@@ -67,6 +77,7 @@ function receive(msg) {
     case 'snapshot':
       if (String(msg.tabId) === String(tabId)) thread.reset(msg.thread);
       if (msg.workerStarted) document.body.dataset.workerStarted = String(msg.workerStarted);
+      if (msg.limits) applyLimits(msg.limits);
       status.update(msg.status);
       break;
     case 'status':
@@ -147,19 +158,17 @@ $('translate-selection').addEventListener('change', async () => {
 
 // -- several tabs: a checklist of the window's web pages; 2–8 ticked are read together ------
 
-const MAX_TABS = 8;
-
 function chosenTabs() {
   return [...document.querySelectorAll('#tab-list input:checked')].map((box) => Number(box.value));
 }
 
 function showChosenTabs() {
   const count = chosenTabs().length;
-  const many = count >= 2;
+  const many = count >= limits.minTabs;
   $('summarize').textContent = many ? t('summarizeTabs', count) : t('summarizePage');
   $('question').placeholder = many ? t('askTabsPlaceholder', count) : t('askPlaceholder');
   document.body.dataset.tabsChosen = String(count);
-  for (const box of document.querySelectorAll('#tab-list input:not(:checked)')) box.disabled = count >= MAX_TABS;
+  for (const box of document.querySelectorAll('#tab-list input:not(:checked)')) box.disabled = count >= limits.maxTabs;
 }
 
 async function listTabs() {
@@ -195,7 +204,7 @@ $('tabs-picker').addEventListener('toggle', () => {
 
 function manyTabs() {
   const chosen = chosenTabs();
-  return $('tabs-picker').open && chosen.length >= 2 ? chosen : null;
+  return $('tabs-picker').open && chosen.length >= limits.minTabs ? chosen : null;
 }
 
 $('summarize').addEventListener('click', () => {
