@@ -1,6 +1,7 @@
 // The service worker's part of each entry point: capture the page, build the frame, send it on
-// the one connection, and route the answers into the RequestBook. The panel only asks for
-// things (by port message) and shows the book; the page functions only read and write pages.
+// the one connection, and route the answers into the RequestBook, which owns every record
+// (Stop and Regenerate go through it too). The panel only asks for things (lib/panel-messages.js)
+// and shows the book's views; the page functions only read and write pages.
 
 import { capturePage, highlightQuote, readOwnPdf, rememberSelection, replaceSelection } from '../content/page-functions.js';
 import { api, pageAccessError } from './browser-api.js';
@@ -151,38 +152,44 @@ export class Assistant {
     const old = this.book.get(id);
     if (!old?.params) return null;
     const params = { ...old.params, options: { ...old.params.options, ...overrides } };
-    if (old.state === 'streaming') this.cancel(id);
+    if (old.state === 'streaming') this.stop(id);
     return this.start({ kind: old.kind, tabId: old.tabId, label: old.label, params, format: old.format, target: old.target, replaces: id, again: true });
   }
 
-  /** Stop an answer; `shownText` is what the panel showed when Stop was pressed. */
-  cancel(id, shownText) {
-    const record = this.book.get(id);
-    const wasSent = record?.sent;
-    if (this.book.stop(id, shownText) && wasSent) {
-      this.connection.send({ type: 'cancel', id }).catch(() => {});
-    }
+  /** Stops an answer in the book (`shownText`: what the panel showed) and tells the service. */
+  stop(id, shownText) {
+    const wasSent = this.book.get(id)?.sent;
+    const stopped = this.book.stop(id, shownText);
+    if (stopped && wasSent) this.connection.send({ type: 'cancel', id }).catch(() => {});
+    return stopped;
   }
 
-  async start({ kind, tabId, label, params, format = 'markdown', target = null, replaces = null, again = false }) {
+  /** Makes the record and returns its id at once; reading the page and sending go on after. */
+  start({ kind, tabId, label, params, format = 'markdown', target = null, replaces = null, again = false }) {
     const id = newRequestId({ rewrite: 'w', translate: 't' }[kind] ?? (kind.startsWith('summarize') ? 's' : 'q'));
     // Regenerate asks again in the conversation the answer was asked in (none for a first one);
     // a question across tabs starts a conversation of its own.
     const conversationId = params.tabIds ? null : again ? params.conversationId ?? null : this.book.thread(tabId).conversationId;
     params = { ...params, conversationId };
     const record = this.book.create({ id, kind, tabId, label, params, format, target, replaces });
+    this.send(record, conversationId, replaces);
+    return id;
+  }
+
+  /** Builds and sends a record's frame; whatever goes wrong ends up in the record. */
+  async send(record, conversationId, replaces) {
+    const { id } = record;
     try {
       const frame = await this.buildFrame(record, conversationId);
       // The service then drops the replaced answer from the conversation's history.
       if (replaces) frame.regenerates = replaces;
-      if (record.state !== 'streaming') return id; // stopped while the page was read
+      if (record.state !== 'streaming') return; // stopped while the page was read
       await this.connection.send(frame);
       this.book.markSent(id);
       if (record.state !== 'streaming') this.connection.send({ type: 'cancel', id }).catch(() => {});
     } catch (error) {
       this.book.fail(id, { code: error.code ?? 'failed', message: error.message, retryable: true });
     }
-    return id;
   }
 
   async buildFrame(record, conversationId) {

@@ -1,7 +1,8 @@
 // The panel↔worker messages: the panel's link (lib/panel-link.js) and the worker's hub
 // (lib/panel-hub.js), both real, joined by an in-memory pair of ports that behaves like
 // Chrome's runtime ports (JSON-cloned messages delivered later, a disconnect seen by the other
-// side only). The handlers are small stand-ins.
+// side only). The handlers are small stand-ins except in the last tests, which drive a real
+// RequestBook the way the service worker does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -9,6 +10,7 @@ import './i18n-shim.mjs';
 import { PanelHub } from '../../extension/lib/panel-hub.js';
 import { PanelLink } from '../../extension/lib/panel-link.js';
 import { ErrorCode, Op, PORT_NAME, Push, opShapes, payloadProblem, replyTimeoutMs } from '../../extension/lib/panel-messages.js';
+import { RequestBook, answerView } from '../../extension/lib/request-book.js';
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -229,4 +231,51 @@ test('threads go to the panels showing that tab, the status to every panel', asy
   await settle();
   assert.deepEqual(a.pushes.map((p) => p.kind), [Push.THREAD, Push.STATUS]);
   assert.deepEqual(other.filter((m) => m.push).map((m) => m.push), [Push.STATUS]);
+});
+
+// -- with a real RequestBook, wired to the hub as the service worker wires it ----------------
+
+function bookSetup() {
+  let book = null;
+  const handlers = {
+    [Op.ATTACH]: ({ tabId }) => ({ thread: book.view(tabId) }),
+    [Op.STOP]: ({ id, shownText }) => ({ stopped: book.stop(id, shownText) }),
+  };
+  const s = setup({ handlers, answerDelayMs: 50 });
+  book = new RequestBook({
+    onThread: (tabId) => s.hub.pushThread(book.view(tabId)),
+    onChange: (record) => s.hub.pushAnswer(answerView(record)),
+    onDelta: (record) => s.hub.pushAnswerSoon(record.id, () => book.answerView(record.id)),
+  });
+  return { ...s, book };
+}
+
+test('a streaming answer reaches the panel as whole views, a burst of deltas as one', async () => {
+  const { link, book, pushes, clock } = bookSetup();
+  await link.request(Op.ATTACH, { tabId: 5 });
+  book.create({ id: 'q1', kind: 'ask', tabId: 5, label: 'Why?', params: {} });
+  for (const text of ['Because ', 'it ', 'rains.']) book.apply({ type: 'delta', id: 'q1', text });
+  clock.advance(50);
+  await settle();
+  assert.deepEqual(pushes.map((p) => p.kind), [Push.THREAD, Push.ANSWER]);
+  assert.deepEqual(pushes[0].value.requests.map((r) => [r.id, r.state]), [['q1', 'streaming']]);
+  assert.equal(pushes[1].value.text, 'Because it rains.');
+  assert.equal(pushes[1].value.params, undefined, 'a view, not the record: no request params, no page target');
+});
+
+test('Stop goes through the book: the panel gets the answer ended with the text it showed', async () => {
+  const { link, book, pushes, clock } = bookSetup();
+  await link.request(Op.ATTACH, { tabId: 5 });
+  book.create({ id: 'q1', kind: 'ask', tabId: 5, label: 'Why?', params: {} });
+  book.apply({ type: 'delta', id: 'q1', text: 'One ' });
+  clock.advance(50);
+  book.apply({ type: 'delta', id: 'q1', text: 'two ' }); // reached the worker, not yet drawn
+  assert.deepEqual(await link.request(Op.STOP, { id: 'q1', shownText: 'One ' }), { stopped: true });
+  book.apply({ type: 'delta', id: 'q1', text: 'three' });
+  clock.advance(50);
+  await settle();
+  const last = pushes.at(-1).value;
+  assert.deepEqual([last.state, last.finishReason, last.text], ['done', 'cancelled', 'One ']);
+  assert.ok(pushes.every((p) => p.kind !== Push.ANSWER || !p.value.text.includes('three')));
+  assert.deepEqual(await link.request(Op.STOP, { id: 'q1', shownText: 'One ' }), { stopped: false });
 });
