@@ -28,11 +28,11 @@ export class PanelHub {
     const panel = { port, tabId: null };
     this.panels.add(panel);
     port.onDisconnect.addListener(() => this.panels.delete(panel));
-    port.onMessage.addListener((message) => this.answer(panel, message));
+    port.onMessage.addListener((message) => this.serve(panel, message));
     return true;
   }
 
-  async answer(panel, message) {
+  async serve(panel, message) {
     const seq = message?.seq;
     if (!Number.isInteger(seq) || seq < 1) {
       console.warn('Tiangong: a panel message without a seq was dropped', message);

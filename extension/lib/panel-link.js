@@ -14,8 +14,8 @@ export class PanelLink {
    * `connect()` returns a new port (runtime.connect({name: PORT_NAME})); `onOpen()` runs after
    * every new port (the panel attaches there); `onPush(kind, value)` gets the worker's pushes.
    */
-  constructor({ connect, onOpen = () => {}, onPush = () => {}, clock = REAL_CLOCK, reopenMs = 200, timeoutMs = replyTimeoutMs }) {
-    Object.assign(this, { connect, onOpen, onPush, clock, reopenMs, timeoutMs });
+  constructor({ connect, onOpen = () => {}, onPush = () => {}, clock = REAL_CLOCK, reopenMs = 200, timeoutFor = replyTimeoutMs }) {
+    Object.assign(this, { connect, onOpen, onPush, clock, reopenMs, timeoutFor });
     this.port = null;
     this.seq = 0;
     this.waiting = new Map(); // seq -> { resolve, reject, timer }
@@ -88,7 +88,7 @@ export class PanelLink {
       const timer = this.clock.setTimeout(() => {
         this.waiting.delete(seq);
         reject(new PanelError(ErrorCode.TIMEOUT, t('workerNotAnswering')));
-      }, this.timeoutMs(op));
+      }, this.timeoutFor(op));
       this.waiting.set(seq, { resolve, reject, timer });
       try {
         this.port.postMessage(requestMessage(seq, op, payload));
