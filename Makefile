@@ -35,6 +35,10 @@ lint: $(STAMP)
 extension:
 	$(PYTHON) scripts/build_extension.py
 
+# The extension's node tests alone: codec, connection, request book, panel messages, imports.
+js-test:
+	node --test tests/extension/
+
 bench: $(STAMP)
 	$(BIN)/python bench/extraction.py
 

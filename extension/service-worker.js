@@ -1,27 +1,22 @@
 // The background of the extension: owns the one WebSocket (lib/connection.js), the book of
-// answers (lib/request-book.js), the context menu and the shortcuts. Panels connect with a
-// runtime port named 'panel', ask for things and get the book's changes pushed back.
-// Listeners are registered synchronously at the top level, as MV3 requires; they await
-// `ready` (schemas, settings, restored answers) before they act.
+// answers (lib/request-book.js), the context menu and the shortcuts. Panels connect a runtime
+// port, send the ops of lib/panel-messages.js and get the book's views pushed back
+// (lib/panel-hub.js). Listeners are registered synchronously at the top level, as MV3
+// requires; they await `ready()` (schemas, settings, restored answers) before they act.
 
 import { Assistant } from './lib/assistant.js';
 import { api, openPanelWindow, openSidebar, sidebarKind } from './lib/browser-api.js';
 import { Codec, loadSchemas } from './lib/codec.js';
 import { Connection, probeHealth } from './lib/connection.js';
 import { createMenus, parseMenuId } from './lib/menus.js';
-import { RequestBook } from './lib/request-book.js';
+import { PanelHub } from './lib/panel-hub.js';
+import { Op } from './lib/panel-messages.js';
+import { RequestBook, answerView } from './lib/request-book.js';
 import { loadSettings } from './lib/settings.js';
 
 const SNAPSHOT_KEY = 'requestBook';
 // When this worker started: a panel shows it, so a restart is visible (and testable).
 const STARTED_AT = Date.now();
-const ports = new Set(); // { port, tabId }
-
-function broadcast(tabId, message) {
-  for (const entry of ports) {
-    if (entry.tabId === null || String(entry.tabId) === String(tabId)) entry.port.postMessage(message);
-  }
-}
 
 // The book goes to storage.session (kept across worker restarts, gone with the browser):
 // at once when an answer ends, at most every 250 ms while one streams.
@@ -35,14 +30,19 @@ function saveSoon() {
   saveTimer ??= setTimeout(saveNow, 250);
 }
 
+// The book owns every answer; the hub pushes its views to the panels showing that tab.
 const book = new RequestBook({
+  onThread: (tabId) => {
+    hub.pushThread(book.view(tabId));
+    saveNow();
+  },
   onChange: (record) => {
-    broadcast(record.tabId, { event: 'request', request: record });
+    hub.pushAnswer(answerView(record));
     if (record.state === 'streaming') saveSoon();
     else saveNow();
   },
-  onDelta: (record, text) => {
-    broadcast(record.tabId, { event: 'delta', id: record.id, text });
+  onDelta: (record) => {
+    hub.pushAnswerSoon(record.id, () => book.answerView(record.id));
     saveSoon();
   },
 });
@@ -50,8 +50,23 @@ const book = new RequestBook({
 let connection = null;
 let assistant = null;
 
-const ready = (async () => {
-  const codec = new Codec(await loadSchemas());
+// Start-up reads everything first and builds only once all of it came, so a start that failed
+// (say the schema could not be read) leaves nothing half made, and the next call tries again.
+let starting = null;
+function ready() {
+  starting ??= start().catch((error) => {
+    console.error('Tiangong could not start', error);
+    starting = null;
+    throw error;
+  });
+  return starting;
+}
+
+async function start() {
+  const schemas = await loadSchemas();
+  const stored = await api.storage.session?.get(SNAPSHOT_KEY).catch(() => ({}));
+  const settings = await loadSettings(api.storage.local);
+  const codec = new Codec(schemas);
   const { version } = api.runtime.getManifest();
   connection = new Connection({
     codec,
@@ -59,20 +74,15 @@ const ready = (async () => {
     probe: (base) => probeHealth(base, `${location.protocol}//${location.host}`),
     client: { name: 'tiangong-extension', version },
   });
-  connection.onStatus((status) => {
-    for (const { port } of ports) port.postMessage({ event: 'status', status });
-  });
-  assistant = new Assistant({ connection, book });
-  const stored = await api.storage.session?.get(SNAPSHOT_KEY).catch(() => ({}));
+  connection.onStatus((status) => hub.pushStatus(status));
+  assistant = new Assistant({ connection, book, limits: codec.limits });
   book.load(stored?.[SNAPSHOT_KEY]);
-  const settings = await loadSettings(api.storage.local);
   connection.configure({ url: settings.serverUrl, token: settings.token });
-})();
-ready.catch((error) => console.error('Tiangong could not start', error));
+}
 
 api.storage.onChanged.addListener(async (changes, area) => {
   if (area !== 'local' || !(changes.serverUrl || changes.token)) return;
-  await ready;
+  await ready();
   const settings = await loadSettings(api.storage.local);
   connection.configure({ url: settings.serverUrl, token: settings.token });
 });
@@ -95,7 +105,7 @@ api.commands?.onCommand.addListener(async (command, tab) => {
   const target = tab ?? (await api.tabs.query({ active: true, lastFocusedWindow: true }))[0];
   if (!target) return;
   openSidebar(target);
-  await ready;
+  await ready();
   const { summaryOptions } = await loadSettings(api.storage.local);
   assistant.summarize(target.id, summaryOptions);
 });
@@ -104,7 +114,7 @@ api.contextMenus.onClicked.addListener(async (info, tab) => {
   const choice = parseMenuId(info.menuItemId);
   if (!choice || !tab) return;
   openSidebar(tab); // first, while the click still counts as the user's gesture
-  await ready;
+  await ready();
   const settings = await loadSettings(api.storage.local);
   if (choice.kind === 'rewrite') {
     api.storage.local.set({ rewriteOptions: choice.options });
@@ -118,79 +128,72 @@ api.contextMenus.onClicked.addListener(async (info, tab) => {
   }
 });
 
-// -- panels ------------------------------------------------------------------------------
+// -- panels: the ops of lib/panel-messages.js ---------------------------------------------
+
+// What a panel needs of the schema's limits (lib/limits.js).
+function panelLimits() {
+  const { question, minTabs, maxTabs } = assistant.limits;
+  return { question, minTabs, maxTabs };
+}
 
 const handlers = {
-  async attach(entry, msg) {
-    entry.tabId = msg.tabId ?? null;
+  [Op.ATTACH]({ tabId = null }) {
     connection.connectNow();
-    return { event: 'snapshot', tabId: entry.tabId, thread: book.view(entry.tabId), status: connection.status, sidebar: sidebarKind(), workerStarted: STARTED_AT };
+    const thread = tabId === null ? null : book.view(tabId);
+    return { thread, status: connection.status, sidebar: sidebarKind(), workerStarted: STARTED_AT, limits: panelLimits() };
   },
-  async summarize(entry, msg) {
-    return { event: 'started', id: await assistant.summarize(msg.tabId, msg.options, { tabIds: msg.tabIds }) };
+  async [Op.SUMMARIZE]({ tabId, options, tabIds }) {
+    return { id: await assistant.summarize(tabId, options, { tabIds }) };
   },
-  async ask(entry, msg) {
-    const id = await assistant.ask(msg.tabId, msg.question, { tabIds: msg.tabIds, outputLanguage: msg.outputLanguage });
-    return { event: 'started', id };
+  async [Op.ASK]({ tabId, question, tabIds, outputLanguage }) {
+    return { id: await assistant.ask(tabId, question, { tabIds, outputLanguage }) };
   },
-  async 'translate-selection'(entry, msg) {
-    const tab = await api.tabs.get(msg.tabId);
-    const id = await assistant.fromMenu('translate', tab, { selectionText: '', frameId: 0 }, { output_language: msg.language }, { requireText: true });
-    return { event: 'started', id };
+  async [Op.TRANSLATE_SELECTION]({ tabId, language }) {
+    const tab = await api.tabs.get(tabId);
+    const id = await assistant.fromMenu('translate', tab, { selectionText: '', frameId: 0 }, { output_language: language }, { requireText: true });
+    return { id };
   },
-  async translate(entry, msg) {
-    return { event: 'started', id: await assistant.translateAnswer(msg.id, msg.language) };
+  async [Op.TRANSLATE]({ id, language }) {
+    return { id: await assistant.translateAnswer(id, language) };
   },
-  async cancel(entry, msg) {
-    assistant.cancel(msg.id, msg.text);
+  [Op.STOP]({ id, shownText }) {
+    return { stopped: assistant.stop(id, shownText) };
   },
-  async retry(entry, msg) {
-    return { event: 'started', id: await assistant.retry(msg.id, msg.options) };
+  async [Op.RETRY]({ id, options }) {
+    return { id: await assistant.retry(id, options ?? {}) };
   },
-  async 'new-conversation'(entry, msg) {
-    book.newConversation(msg.tabId);
-    return { event: 'snapshot', tabId: msg.tabId, thread: book.view(msg.tabId), status: connection.status };
+  [Op.NEW_CONVERSATION]({ tabId }) {
+    book.newConversation(tabId);
+    return {};
   },
-  async history() {
+  async [Op.HISTORY]() {
     const reply = await assistant.history();
-    return { event: 'history', conversations: reply.conversations ?? [] };
+    return { conversations: reply.conversations ?? [] };
   },
-  async 'open-conversation'(entry, msg) {
-    await assistant.openConversation(msg.tabId, msg.conversationId);
-    return { event: 'snapshot', tabId: msg.tabId, thread: book.view(msg.tabId), status: connection.status };
+  async [Op.OPEN_CONVERSATION]({ tabId, conversationId }) {
+    await assistant.openConversation(tabId, conversationId);
+    return {};
   },
-  async cite(entry, msg) {
-    const where = { requestId: msg.requestId ?? null, source: msg.source ?? null, page: msg.page ?? null };
-    return { event: 'cited', n: msg.n, ...(await assistant.cite(msg.tabId, msg.quote, where)) };
+  async [Op.CITE]({ tabId, n, quote, requestId, source, page }) {
+    const where = { requestId: requestId ?? null, source: source ?? null, page: page ?? null };
+    return { n, ...(await assistant.cite(tabId, quote, where)) };
   },
-  async replace(entry, msg) {
-    return { event: 'replaced', id: msg.id, ...(await assistant.replace(msg.id)) };
+  async [Op.REPLACE]({ id }) {
+    return { id, ...(await assistant.replace(id)) };
   },
-  async reconnect() {
+  [Op.RECONNECT]() {
     connection.connectNow();
+    return {};
   },
-  async ping() {
+  [Op.PING]() {
     // The panel pings while it is open: a message resets the worker's idle timer, so the
     // socket stays up while someone is looking.
+    return {};
   },
 };
 
-api.runtime.onConnect.addListener((port) => {
-  if (port.name !== 'panel') return;
-  const entry = { port, tabId: null };
-  ports.add(entry);
-  port.onDisconnect.addListener(() => ports.delete(entry));
-  port.onMessage.addListener(async (msg) => {
-    await ready;
-    const handler = handlers[msg.op];
-    if (!handler) return;
-    try {
-      const reply = await handler(entry, msg);
-      if (reply && ports.has(entry)) port.postMessage({ ...reply, replyTo: msg.seq });
-    } catch (error) {
-      if (ports.has(entry)) port.postMessage({ event: 'failed', op: msg.op, message: error.message, replyTo: msg.seq });
-    }
-  });
-});
+const hub = new PanelHub({ handlers, ready });
+api.runtime.onConnect.addListener((port) => hub.accept(port));
 
-
+// Start now (a failure is logged; the next panel op or listener tries again and says why).
+ready().catch(() => {});

@@ -4,8 +4,11 @@
 // its globals between calls in the same frame (that is where a selection target waits for
 // Replace). None of them opens a socket: the page's origin must never reach the service.
 
-/** The live DOM (after scripts ran), URL, title, selection and language; trimmed to fit. */
-export function capturePage(limitBytes) {
+/**
+ * The live DOM (after scripts ran), URL, title, selection and language; trimmed to fit a frame
+ * of `frameBytes` with `overheadBytes` left for the rest of it, and each field to its limit.
+ */
+export function capturePage({ frameBytes, overheadBytes, urlChars, titleChars, selectionChars }) {
   const encoder = new TextEncoder();
   const bytes = (s) => encoder.encode(s).length;
   const clip = (s, n) => (s.length > n ? s.slice(0, n) : s);
@@ -14,14 +17,14 @@ export function capturePage(limitBytes) {
   if (!selection && active && typeof active.selectionStart === 'number' && active.selectionEnd > active.selectionStart) {
     selection = active.value.slice(active.selectionStart, active.selectionEnd);
   }
-  selection = clip(selection.trim(), 200000);
+  selection = clip(selection.trim(), selectionChars);
   let lang = (document.documentElement.lang || '').trim().replace(/_/g, '-');
   if (lang.length > 35 || !/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang)) lang = '';
-  const page = { url: clip(location.href, 8192), title: clip(document.title || '', 2000) };
+  const page = { url: clip(location.href, urlChars), title: clip(document.title || '', titleChars) };
   if (selection) page.selection = selection;
   if (lang) page.lang = lang;
   // Room for the rest of the frame (question, options, JSON escaping of quotes and newlines).
-  const budget = Math.max(1024, Math.floor(limitBytes * 0.9) - bytes(selection) * 2 - 64 * 1024);
+  const budget = Math.max(1024, Math.floor(frameBytes * 0.9) - bytes(selection) * 2 - overheadBytes);
   const original = document.documentElement.outerHTML;
   let html = `<!DOCTYPE html>${original}`;
   let trimmed = false;

@@ -1,6 +1,7 @@
 // The service worker's part of each entry point: capture the page, build the frame, send it on
-// the one connection, and route the answers into the RequestBook. The panel only asks for
-// things (by port message) and shows the book; the page functions only read and write pages.
+// the one connection, and route the answers into the RequestBook, which owns every record
+// (Stop and Regenerate go through it too). The panel only asks for things (lib/panel-messages.js)
+// and shows the book's views; the page functions only read and write pages.
 
 import { capturePage, highlightQuote, readOwnPdf, rememberSelection, replaceSelection } from '../content/page-functions.js';
 import { api, pageAccessError } from './browser-api.js';
@@ -13,7 +14,6 @@ export const HIGHLIGHT_NAME = 'tiangong-citation';
 const HIGHLIGHT_CSS = `::highlight(${HIGHLIGHT_NAME}) { background-color: #ffd54a; color: #111; }
 mark { background-color: #ffd54a; color: #111; }`;
 export const EXPLAIN_QUESTION = 'Explain the selected passage in plain words.';
-export const MAX_TABS = 8;
 const PAGE_KINDS = new Set(['summarize', 'summarize-selection', 'ask', 'explain']);
 
 export function newRequestId(prefix) {
@@ -27,9 +27,11 @@ async function runInPage(tabId, func, args, frameId = 0) {
 }
 
 export class Assistant {
-  constructor({ connection, book }) {
+  /** `limits`: the schema's field sizes (lib/limits.js); frame sizes come from the connection. */
+  constructor({ connection, book, limits }) {
     this.connection = connection;
     this.book = book;
+    this.limits = limits;
     this.pendingHistory = new Map();
     connection.onFrame((frame, info) => this.receive(frame, info));
   }
@@ -57,26 +59,28 @@ export class Assistant {
 
   /** The page of a tab as the protocol wants it; `share` of the frame when several go at once. */
   async capture(tabId, share = 1) {
-    const limit = Math.floor(this.connection.limits.page_frame_bytes / share);
+    const frames = this.connection.limits;
+    const room = { frameBytes: Math.floor(frames.page_frame_bytes / share), overheadBytes: frames.frame_bytes };
     const tab = await api.tabs.get(tabId).catch(() => null);
     let result = null;
     let failure = null;
     try {
-      result = await runInPage(tabId, capturePage, [limit]);
+      const fields = { urlChars: this.limits.url, titleChars: this.limits.title, selectionChars: this.limits.selection };
+      result = await runInPage(tabId, capturePage, [{ ...room, ...fields }]);
     } catch (error) {
       failure = error;
     }
     // The document's type decides; the URL only when the tab took no script (a viewer).
     const isPdf = result ? result.contentType === PDF_TYPE : looksLikePdf(tab?.url ?? '');
     if (isPdf) {
-      return { page: await this.capturePdf(tabId, tab, limit), trimmed: false };
+      return { page: await this.capturePdf(tabId, tab, room), trimmed: false };
     }
     if (failure || !result) throw new Error(pageAccessError(failure ?? new Error(t('pageReturnedNothing'))));
     return result;
   }
 
-  async capturePdf(tabId, tab, limit) {
-    const maxBytes = maxPdfBytes(limit);
+  async capturePdf(tabId, tab, { frameBytes, overheadBytes }) {
+    const maxBytes = maxPdfBytes(frameBytes, { overheadBytes, base64Chars: this.limits.pdf });
     let found = null;
     try {
       found = await runInPage(tabId, readOwnPdf, [maxBytes]);
@@ -88,21 +92,21 @@ export class Assistant {
     if (found.tooLarge) throw new Error(pdfTooLargeMessage(found.tooLarge, maxBytes));
     const url = tab?.url ?? '';
     const title = tab?.title || found.title || url.split('/').pop() || 'PDF';
-    return { url: url.slice(0, 8192), title: title.slice(0, 2000), pdf: found.pdf };
+    return { url: url.slice(0, this.limits.url), title: title.slice(0, this.limits.title), pdf: found.pdf };
   }
 
   // -- entry points ------------------------------------------------------------------------
 
   /** `tabIds` (2–8): the tabs to summarize together instead of `tabId` alone. */
   summarize(tabId, options, { replaces = null, tabIds = null } = {}) {
-    const params = { options: summaryFrameOptions(options), tabIds: manyTabs(tabIds) };
+    const params = { options: summaryFrameOptions(options), tabIds: this.manyTabs(tabIds) };
     const what = params.tabIds ? t('summaryOfTabs', params.tabIds.length) : t('summaryLabel');
     const label = `${what} · ${t(`summaryTypeWord_${options.type.replace(/-/g, '_')}`)}, ${t(`lengthWord_${options.length}`)}`;
     return this.start({ kind: 'summarize', tabId, label, params, format: options.format, replaces });
   }
 
   ask(tabId, question, { replaces = null, tabIds = null, outputLanguage = '' } = {}) {
-    const params = { question, tabIds: manyTabs(tabIds), options: outputLanguage ? { output_language: outputLanguage } : {} };
+    const params = { question, tabIds: this.manyTabs(tabIds), options: outputLanguage ? { output_language: outputLanguage } : {} };
     return this.start({ kind: 'ask', tabId, label: question, params, replaces });
   }
 
@@ -148,48 +152,54 @@ export class Assistant {
     const old = this.book.get(id);
     if (!old?.params) return null;
     const params = { ...old.params, options: { ...old.params.options, ...overrides } };
-    if (old.state === 'streaming') this.cancel(id);
+    if (old.state === 'streaming') this.stop(id);
     return this.start({ kind: old.kind, tabId: old.tabId, label: old.label, params, format: old.format, target: old.target, replaces: id, again: true });
   }
 
-  /** Stop an answer; `shownText` is what the panel showed when Stop was pressed. */
-  cancel(id, shownText) {
-    const record = this.book.get(id);
-    const wasSent = record?.sent;
-    if (this.book.stop(id, shownText) && wasSent) {
-      this.connection.send({ type: 'cancel', id }).catch(() => {});
-    }
+  /** Stops an answer in the book (`shownText`: what the panel showed) and tells the service. */
+  stop(id, shownText) {
+    const wasSent = this.book.get(id)?.sent;
+    const stopped = this.book.stop(id, shownText);
+    if (stopped && wasSent) this.connection.send({ type: 'cancel', id }).catch(() => {});
+    return stopped;
   }
 
-  async start({ kind, tabId, label, params, format = 'markdown', target = null, replaces = null, again = false }) {
+  /** Makes the record and returns its id at once; reading the page and sending go on after. */
+  start({ kind, tabId, label, params, format = 'markdown', target = null, replaces = null, again = false }) {
     const id = newRequestId({ rewrite: 'w', translate: 't' }[kind] ?? (kind.startsWith('summarize') ? 's' : 'q'));
     // Regenerate asks again in the conversation the answer was asked in (none for a first one);
     // a question across tabs starts a conversation of its own.
     const conversationId = params.tabIds ? null : again ? params.conversationId ?? null : this.book.thread(tabId).conversationId;
     params = { ...params, conversationId };
     const record = this.book.create({ id, kind, tabId, label, params, format, target, replaces });
+    this.send(record, conversationId, replaces);
+    return id;
+  }
+
+  /** Builds and sends a record's frame; whatever goes wrong ends up in the record. */
+  async send(record, conversationId, replaces) {
+    const { id } = record;
     try {
       const frame = await this.buildFrame(record, conversationId);
       // The service then drops the replaced answer from the conversation's history.
       if (replaces) frame.regenerates = replaces;
-      if (record.state !== 'streaming') return id; // stopped while the page was read
+      if (record.state !== 'streaming') return; // stopped while the page was read
       await this.connection.send(frame);
       this.book.markSent(id);
       if (record.state !== 'streaming') this.connection.send({ type: 'cancel', id }).catch(() => {});
     } catch (error) {
       this.book.fail(id, { code: error.code ?? 'failed', message: error.message, retryable: true });
     }
-    return id;
   }
 
   async buildFrame(record, conversationId) {
     const { id, kind, tabId, params } = record;
     if (kind === 'rewrite') {
       const frame = { type: 'rewrite', id, text: params.text, options: cleanRewriteOptions(params.options) };
-      if (params.context && params.context !== params.text) frame.context = params.context.slice(0, 200000);
+      if (params.context && params.context !== params.text) frame.context = params.context.slice(0, this.limits.rewriteContext);
       return frame;
     }
-    if (kind === 'translate') return { type: 'rewrite', id, text: params.text.slice(0, 100000), options: params.options };
+    if (kind === 'translate') return { type: 'rewrite', id, text: params.text.slice(0, this.limits.rewriteText), options: params.options };
     if (!PAGE_KINDS.has(kind)) throw new Error(`unknown request kind ${kind}`);
     if (params.tabIds) return this.buildManyFrame(record);
     const thread = this.book.thread(tabId);
@@ -199,7 +209,7 @@ export class Assistant {
       const captured = await this.capture(tabId);
       page = captured.page;
       if (captured.trimmed) this.book.note(id, t('pageTrimmed'));
-      if (params.selection) page.selection = params.selection.slice(0, 200000);
+      if (params.selection) page.selection = params.selection.slice(0, this.limits.selection);
       else if (kind === 'summarize') delete page.selection; // "Summarize page" means the whole page
     }
     if (kind === 'summarize' || kind === 'summarize-selection') return { type: 'summarize', id, page, options: params.options };
@@ -294,6 +304,12 @@ export class Assistant {
       return { ok: false, reason: pageAccessError(error) };
     }
   }
+
+  /** The tabs to read together (as many as `pages` takes), or null for the one tab. */
+  manyTabs(tabIds) {
+    const unique = [...new Set((tabIds ?? []).map(Number))].slice(0, this.limits.maxTabs);
+    return unique.length >= this.limits.minTabs ? unique : null;
+  }
 }
 
 function cleanRewriteOptions(options = {}) {
@@ -302,9 +318,4 @@ function cleanRewriteOptions(options = {}) {
     if (options[name]) out[name] = options[name];
   }
   return out;
-}
-
-function manyTabs(tabIds) {
-  const unique = [...new Set((tabIds ?? []).map(Number))].slice(0, MAX_TABS);
-  return unique.length >= 2 ? unique : null;
 }

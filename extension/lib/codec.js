@@ -2,13 +2,13 @@
 // (extension/schema is a link to that folder; the build copies the files). Refusals are
 // ProtocolErrors whose message names the field, worded like the service's own codec.
 
+import { frameLimits, readLimits } from './limits.js';
 import { SchemaValidator } from './schema-validator.js';
 
 export const PROTOCOL_VERSION = 1;
 export const MAX_DEPTH = 32;
 // Frames that may carry a whole page; every other frame must fit `frame_bytes`.
 const PAGE_TYPES = new Set(['summarize', 'ask']);
-export const DEFAULT_LIMITS = Object.freeze({ page_frame_bytes: 8 * 1024 * 1024, frame_bytes: 64 * 1024 });
 
 export class ProtocolError extends Error {
   constructor(message, { code = 'bad_request', requestId = null } = {}) {
@@ -77,6 +77,8 @@ export function parseJson(text) {
 export class Codec {
   /** `schemas` is what loadSchemas returns. */
   constructor(schemas) {
+    // Field and frame sizes, as the schema states them (lib/limits.js).
+    this.limits = readLimits(schemas);
     this.sides = {};
     for (const side of ['client', 'server']) {
       const schema = schemas[side];
@@ -114,7 +116,7 @@ export class Codec {
   }
 
   /** A client frame as text, refused before it is sent when it breaks the schema or limits. */
-  encodeClient(frame, limits = DEFAULT_LIMITS) {
+  encodeClient(frame, limits = frameLimits(this.limits)) {
     this.check('client', frame);
     const text = JSON.stringify(frame);
     const size = utf8Length(text);

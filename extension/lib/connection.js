@@ -4,8 +4,9 @@
 // No browser globals are read here: the socket class, timers and the health probe are passed
 // in, so the node tests drive every path with fakes of exactly those three seams.
 
-import { DEFAULT_LIMITS, PROTOCOL_VERSION, ProtocolError } from './codec.js';
+import { PROTOCOL_VERSION, ProtocolError } from './codec.js';
 import { t } from './i18n.js';
+import { frameLimits } from './limits.js';
 
 export const DEFAULT_SERVER_URL = 'ws://127.0.0.1:8765/ws';
 export const START_COMMAND = 'make run';
@@ -67,6 +68,10 @@ export class Connection {
     this.statusListeners = new Set();
     this.frameListeners = new Set();
     this.waiters = new Set();
+    // What the current socket's welcome (and later status frames) said; null without one.
+    this.session = null;
+    // The frame limits of the last welcome: they still size requests while reconnecting.
+    this.serverLimits = {};
     this.current = { state: State.UNPAIRED, url: this.url, message: t('notPairedYet') };
   }
 
@@ -74,8 +79,9 @@ export class Connection {
     return { ...this.current };
   }
 
+  /** Frame sizes the service takes: its last welcome's, else the schema's defaults. */
   get limits() {
-    return this.current.limits ?? DEFAULT_LIMITS;
+    return frameLimits(this.codec.limits, this.serverLimits);
   }
 
   onStatus(listener) {
@@ -96,9 +102,10 @@ export class Connection {
     this.url = next.url;
     this.token = next.token;
     this.attempt = 0;
+    this.serverLimits = {}; // another server, or another pairing: its welcome will say
     this.drop();
     if (!this.token) {
-      this.update({ state: State.UNPAIRED, message: t('notPairedHelp') });
+      this.update(State.UNPAIRED, { message: t('notPairedHelp') });
       return;
     }
     this.open();
@@ -140,14 +147,19 @@ export class Connection {
 
   close() {
     this.drop();
-    this.update({ state: State.OFFLINE, message: t('closed') });
+    this.update(State.OFFLINE, { message: t('closed') });
   }
 
   // -- internals ----------------------------------------------------------------------------
 
-  update(fields, { keepEngine = true } = {}) {
-    const base = keepEngine ? this.current : { url: this.url };
-    this.current = { ...base, url: this.url, retryInMs: undefined, ...fields };
+  /**
+   * Sets the status to a whole new one: `state`, this URL and `fields`, plus the session's
+   * engine while connected. Nothing of the previous status is carried over, so a stale
+   * `code` (say `unauthorized`) cannot outlive the refusal that set it.
+   */
+  update(state, fields) {
+    const connected = state === State.CONNECTED && this.session ? this.session : {};
+    this.current = { state, url: this.url, ...connected, ...fields };
     for (const waiter of this.waiters) {
       if (this.current.state === State.CONNECTED) waiter.resolve();
       else if (this.current.state === State.UNPAIRED || this.current.state === State.REFUSED) {
@@ -165,6 +177,7 @@ export class Connection {
     this.retryTimer = null;
     const socket = this.socket;
     this.socket = null;
+    this.session = null;
     if (socket) {
       socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
       try {
@@ -181,12 +194,12 @@ export class Connection {
     try {
       socket = new this.WebSocketImpl(this.url);
     } catch (error) {
-      this.update({ state: State.REFUSED, message: t('badServerUrl', this.url, error.message) });
+      this.update(State.REFUSED, { message: t('badServerUrl', this.url, error.message) });
       return;
     }
     this.socket = socket;
     let opened = false;
-    this.update({ state: State.CONNECTING, message: t('connectingTo', this.url), attempt: this.attempt });
+    this.update(State.CONNECTING, { message: t('connectingTo', this.url), attempt: this.attempt });
     this.handshakeTimer = this.clock.setTimeout(() => {
       if (this.socket === socket) socket.close(4000, 'no welcome in time');
     }, this.handshakeTimeoutMs);
@@ -202,6 +215,7 @@ export class Connection {
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
+      this.session = null;
       this.clock.clearTimeout(this.handshakeTimer);
       const wasConnected = this.current.state === State.CONNECTED;
       this.lost();
@@ -227,20 +241,17 @@ export class Connection {
     if (frame.type === 'welcome') {
       this.clock.clearTimeout(this.handshakeTimer);
       this.attempt = 0;
-      this.update({
-        state: State.CONNECTED,
-        message: t('connectedDot'),
-        engine: frame.engine,
-        limits: { ...DEFAULT_LIMITS, ...frame.limits },
-        serverVersion: frame.server.version,
-        loading: undefined,
-      });
+      this.serverLimits = frame.limits ?? {};
+      this.session = { engine: frame.engine, serverVersion: frame.server.version };
+      this.update(State.CONNECTED, { message: t('connectedDot') });
     } else if (frame.type === 'status') {
-      this.update({ engine: frame.engine, loading: frame.engine.state === 'loading' ? frame.loading : undefined });
+      this.session = { ...this.session, engine: frame.engine };
+      const loading = frame.engine.state === 'loading' && frame.loading ? { loading: frame.loading } : {};
+      this.update(State.CONNECTED, { message: t('connectedDot'), ...loading });
     } else if (frame.type === 'error' && frame.id === undefined) {
       // A connection-level refusal: the socket closes right after it.
-      if (FATAL_CODES.has(frame.code)) this.update({ state: State.REFUSED, message: frame.message, code: frame.code });
-      else this.update({ message: frame.message, code: frame.code });
+      const state = FATAL_CODES.has(frame.code) ? State.REFUSED : this.current.state;
+      this.update(state, { message: frame.message, code: frame.code });
     } else {
       for (const listener of this.frameListeners) listener(frame);
     }
@@ -251,7 +262,7 @@ export class Connection {
     this.attempt += 1;
     let message = reason ? `${reason} ${offlineMessage(this.url)}` : offlineMessage(this.url);
     const token = this.token;
-    this.update({ state: State.OFFLINE, message, retryInMs: delay, code: 'offline' });
+    this.update(State.OFFLINE, { message, retryInMs: delay, code: 'offline' });
     this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = null;
       this.open();
@@ -261,7 +272,7 @@ export class Connection {
       const verdict = await this.probe(httpBase(this.url)).catch(() => null);
       if (verdict?.forbidden && this.token === token && this.current.state === State.OFFLINE) {
         message = verdict.message;
-        this.update({ state: State.OFFLINE, message, retryInMs: delay, code: 'forbidden' });
+        this.update(State.OFFLINE, { message, retryInMs: delay, code: 'forbidden' });
       }
     }
   }

@@ -4,8 +4,6 @@
 import { t } from './i18n.js';
 
 export const PDF_TYPE = 'application/pdf';
-// Room in the frame for everything but the PDF (question, options, JSON).
-const FRAME_OVERHEAD = 64 * 1024;
 
 export function looksLikePdf(url) {
   try {
@@ -15,9 +13,13 @@ export function looksLikePdf(url) {
   }
 }
 
-/** The largest PDF (in bytes) whose base64 fits a frame of `frameBytes`. */
-export function maxPdfBytes(frameBytes) {
-  return Math.max(0, Math.floor(((frameBytes - FRAME_OVERHEAD) * 3) / 4));
+/**
+ * The largest PDF (in bytes) whose base64 fits a frame of `frameBytes` with `overheadBytes`
+ * left for the rest of it (question, options, JSON), and fits `page.pdf`'s `base64Chars`.
+ */
+export function maxPdfBytes(frameBytes, { overheadBytes, base64Chars }) {
+  const room = Math.min(frameBytes - overheadBytes, base64Chars);
+  return Math.max(0, Math.floor((room * 3) / 4));
 }
 
 export function toBase64(bytes) {

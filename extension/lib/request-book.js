@@ -1,7 +1,9 @@
 // Every answer the extension asked for, and which tab's conversation it belongs to. It lives in
-// the service worker, so a panel that was closed (Opera destroys closed panels) or reopened
-// re-attaches to an answer still streaming; snapshots survive a service-worker restart.
-// Pure state: frames and user actions in, change notifications out; no browser APIs.
+// the service worker and is the only owner of answer records: panels draw the views it gives
+// (`view`, `answerView`) and change nothing but through it, so a panel that was closed (Opera
+// destroys closed panels) or reopened re-attaches to an answer still streaming; snapshots
+// survive a service-worker restart. Pure state: frames and user actions in, change
+// notifications out; no browser APIs.
 
 import { t } from './i18n.js';
 
@@ -11,11 +13,57 @@ export const RequestState = Object.freeze({ STREAMING: 'streaming', DONE: 'done'
 const CONVERSATION_KINDS = new Set(['summarize', 'ask', 'explain', 'summarize-selection']);
 const KEEP_PER_THREAD = 50;
 
+/** The one place a record is made: a new request, a turn from history, one read back. */
+export function newRecord({ id, kind, tabId, ...fields }) {
+  return {
+    id, kind, tabId,
+    label: fields.label ?? '',
+    params: fields.params ?? null, // what to send again on Regenerate/Retry; null: cannot be
+    format: fields.format ?? 'markdown',
+    target: fields.target ?? null, // where a rewrite's selection is, for Replace
+    state: fields.state ?? RequestState.STREAMING,
+    text: fields.text ?? '',
+    citations: fields.citations ?? [],
+    progress: fields.progress ?? null,
+    conversationId: fields.conversationId ?? null,
+    page: fields.page ?? null,
+    error: fields.error ?? null,
+    finishReason: fields.finishReason ?? null,
+    notice: fields.notice ?? null,
+    replaces: fields.replaces ?? null,
+    restored: fields.restored ?? false, // from the service's history
+    sent: fields.sent ?? false, // its frame went out on the socket
+    createdAt: fields.createdAt ?? Date.now(),
+  };
+}
+
+/**
+ * An answer as panels see it: what they draw and which actions it offers. The one shape of
+ * an answer outside the book (a fresh object each time: nothing shares the record).
+ */
+export function answerView(record) {
+  const options = record.params?.options ?? {};
+  return {
+    id: record.id, tabId: record.tabId, kind: record.kind, label: record.label, format: record.format,
+    state: record.state, text: record.text, citations: record.citations.map((c) => ({ ...c })),
+    progress: record.progress && { ...record.progress }, error: record.error && { ...record.error },
+    finishReason: record.finishReason, notice: record.notice,
+    // The request's options the panel shows: answer language, a rewrite's tone and length.
+    language: options.output_language || null, tone: options.tone ?? null, length: options.length ?? null,
+    canRetry: record.params !== null, editable: Boolean(record.target?.editable), restored: record.restored,
+  };
+}
+
 export class RequestBook {
-  /** `onChange(record)` after every change but deltas; `onDelta(record, text)` per delta. */
-  constructor({ onChange = () => {}, onDelta = () => {} } = {}) {
+  /**
+   * `onChange(record)` after every change of an answer but deltas; `onDelta(record, text)` per
+   * delta; `onThread(tabId)` when a tab's list of answers changed (one added or replaced, a new
+   * or restored conversation).
+   */
+  constructor({ onChange = () => {}, onDelta = () => {}, onThread = () => {} } = {}) {
     this.onChange = onChange;
     this.onDelta = onDelta;
+    this.onThread = onThread;
     this.records = new Map();
     this.threads = new Map();
   }
@@ -32,12 +80,7 @@ export class RequestBook {
 
   /** A new request: `replaces` puts it where an earlier answer was (Regenerate, Retry). */
   create({ id, kind, tabId, label, params, format = 'markdown', target = null, replaces = null }) {
-    const record = {
-      id, kind, tabId, label, params, format, target,
-      state: RequestState.STREAMING, text: '', citations: [], progress: null,
-      conversationId: null, page: null, error: null, finishReason: null, notice: null, replaces,
-      createdAt: Date.now(),
-    };
+    const record = newRecord({ id, kind, tabId, label, params, format, target, replaces });
     this.records.set(id, record);
     const thread = this.thread(tabId);
     const at = replaces ? thread.ids.indexOf(replaces) : -1;
@@ -48,7 +91,7 @@ export class RequestBook {
       thread.ids.push(id);
       for (const old of thread.ids.splice(0, Math.max(0, thread.ids.length - KEEP_PER_THREAD))) this.records.delete(old);
     }
-    this.onChange(record);
+    this.onThread(tabId);
     return record;
   }
 
@@ -106,7 +149,8 @@ export class RequestBook {
   }
 
   /** Stop pressed: the answer ends now, whatever the server still sends. The text the
-   *  user saw when pressing Stop is the answer (frames already on their way are dropped). */
+   *  user saw when pressing Stop is the answer (frames already on their way are dropped).
+   *  The only place an answer becomes "stopped". */
   stop(id, shownText) {
     const record = this.records.get(id);
     if (!record || record.state !== RequestState.STREAMING) return false;
@@ -150,12 +194,13 @@ export class RequestBook {
 
   newConversation(tabId) {
     this.threads.set(String(tabId), { conversationId: null, url: null, ids: [] });
+    this.onThread(tabId);
   }
 
   /** Shows a stored conversation (from `history`) as this tab's thread. */
   restoreConversation(tabId, conversation, turns) {
-    this.newConversation(tabId);
-    const thread = this.thread(tabId);
+    const thread = { conversationId: null, url: null, ids: [] };
+    this.threads.set(String(tabId), thread);
     Object.assign(thread, { conversationId: conversation.id, url: conversation.url || null });
     let pendingUser = null;
     turns.forEach((turn, i) => {
@@ -164,23 +209,31 @@ export class RequestBook {
         return;
       }
       const id = `${conversation.id}:${turn.request_id ?? i}`;
-      const record = {
-        id, kind: turn.kind, tabId, label: pendingUser?.text ?? '', params: null, format: 'markdown', target: null,
+      const record = newRecord({
+        id, kind: turn.kind, tabId, label: pendingUser?.text ?? '',
         state: turn.status === 'incomplete' && turn.finish_reason === 'error' ? RequestState.ERROR : RequestState.DONE,
-        text: turn.text, citations: turn.citations ?? [], progress: null, conversationId: conversation.id,
-        page: null, finishReason: turn.finish_reason ?? 'stop', notice: null, restored: true,
+        text: turn.text, citations: turn.citations ?? [], conversationId: conversation.id,
+        finishReason: turn.finish_reason ?? 'stop', restored: true,
         error: turn.finish_reason === 'error' ? { code: 'incomplete', message: t('answerBrokeOff'), retryable: false } : null,
         createdAt: Date.parse(turn.created_at) || Date.now(),
-      };
+      });
       this.records.set(id, record);
       thread.ids.push(id);
       pendingUser = null;
     });
+    this.onThread(tabId);
   }
 
+  /** A tab's thread as panels see it: its conversation and the views of its answers. */
   view(tabId) {
-    const thread = this.thread(tabId);
-    return { conversationId: thread.conversationId, url: thread.url, requests: thread.ids.map((id) => this.records.get(id)).filter(Boolean) };
+    const thread = this.threads.get(String(tabId)) ?? { conversationId: null, url: null, ids: [] };
+    const requests = thread.ids.map((id) => this.records.get(id)).filter(Boolean).map(answerView);
+    return { tabId, conversationId: thread.conversationId, url: thread.url, requests };
+  }
+
+  answerView(id) {
+    const record = this.records.get(id);
+    return record ? answerView(record) : null;
   }
 
   snapshot() {
@@ -190,7 +243,7 @@ export class RequestBook {
   /** Loads a snapshot after a restart: answers that were streaming were cut off by it. */
   load(snapshot) {
     if (!snapshot) return;
-    this.records = new Map(snapshot.records.map((r) => [r.id, r]));
+    this.records = new Map(snapshot.records.map((r) => [r.id, newRecord(r)]));
     this.threads = new Map(snapshot.threads);
     for (const record of this.records.values()) {
       if (record.state === RequestState.STREAMING) {

@@ -3,6 +3,8 @@
 
 import { api } from '../lib/browser-api.js';
 import { localize, t } from '../lib/i18n.js';
+import { PanelLink } from '../lib/panel-link.js';
+import { Op, PORT_NAME, Push } from '../lib/panel-messages.js';
 import { checkServerUrl, loadSettings } from '../lib/settings.js';
 import { describeStatus } from '../sidepanel/status-view.js';
 
@@ -15,15 +17,29 @@ function showStatus(status) {
   document.body.dataset.connection = status.state;
 }
 
+// The worker's status, as the panel gets it: attached with no tab, then pushed.
+const link = new PanelLink({
+  connect: () => api.runtime.connect({ name: PORT_NAME }),
+  onOpen: () => {
+    link.request(Op.ATTACH, { tabId: null }).then(
+      (value) => showStatus(value.status),
+      (error) => { $('connection').textContent = error.message; },
+    );
+  },
+  onPush: (kind, value) => {
+    if (kind === Push.STATUS) showStatus(value);
+  },
+});
+
 (async () => {
   const settings = await loadSettings(api.storage.local);
   $('server-url').value = settings.serverUrl;
   $('token').value = settings.token;
-  const port = api.runtime.connect({ name: 'panel' });
-  port.onMessage.addListener((msg) => {
-    if (msg.status) showStatus(msg.status);
-  });
-  port.postMessage({ op: 'attach', seq: 0, tabId: null });
+  try {
+    link.open();
+  } catch (error) {
+    $('connection').textContent = t('extensionUnreachable', error.message);
+  }
 })();
 
 $('form').addEventListener('submit', async (event) => {

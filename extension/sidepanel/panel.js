@@ -1,12 +1,15 @@
 // The side panel (Chrome side_panel, Opera/Firefox sidebar_action, or a tab with ?tabId=N):
-// a view of the service worker's answers for one tab. It holds no socket and no answer
-// state of its own, so a panel that was closed and reopened re-attaches to an answer that is
-// still streaming. <body> carries data-tab-id, data-connection, data-request-id and
-// data-request-state for tests (and for anyone debugging) to wait on.
+// a view of the service worker's answers for one tab. It holds no socket and no answer of its
+// own: it draws the views the worker pushes (lib/panel-messages.js) and sends every action
+// back as an op, so a panel that was closed and reopened re-attaches to an answer that is
+// still streaming. <body> carries data-tab-id, data-connection, data-worker, data-request-id
+// and data-request-state for tests (and for anyone debugging) to wait on.
 
 import { api } from '../lib/browser-api.js';
 import { localize, t } from '../lib/i18n.js';
 import { LANGUAGES } from '../lib/languages.js';
+import { PanelLink } from '../lib/panel-link.js';
+import { ErrorCode, Op, PORT_NAME, Push } from '../lib/panel-messages.js';
 import { loadSettings } from '../lib/settings.js';
 import { StatusView } from './status-view.js';
 import { ThreadView } from './thread-view.js';
@@ -17,20 +20,28 @@ const fixedTab = params.has('tabId') ? Number(params.get('tabId')) : null;
 const PING_MS = 20_000;
 
 let tabId = fixedTab;
-let port = null;
-let seq = 0;
-const waiting = new Map();
-let current = null; // the latest answer in the thread
+// Sizes from the protocol schema, as the worker read them (the attach reply); until it comes
+// no set of tabs counts as several.
+let limits = { minTabs: Infinity, maxTabs: 0 };
 
 localize();
 const status = new StatusView({ root: $('status'), detail: $('status-detail'), pairing: $('pairing') });
-const thread = new ThreadView({ root: $('thread'), act: request, onChange: showLatest });
+const thread = new ThreadView({
+  root: $('thread'),
+  onChange: showLatest,
+  actions: {
+    cite: cite,
+    replace: (id) => call(Op.REPLACE, { id }),
+    retry: (id, options) => call(Op.RETRY, { id, options }),
+    translate: (id, language) => call(Op.TRANSLATE, { id, language }),
+  },
+});
+const link = new PanelLink({ connect: () => api.runtime.connect({ name: PORT_NAME }), onOpen: attach, onPush: receive });
 
-function showLatest(record) {
-  current = record;
-  document.body.dataset.requestId = record?.id ?? '';
-  document.body.dataset.requestState = record?.state ?? '';
-  const streaming = record?.state === 'streaming';
+function showLatest(view) {
+  document.body.dataset.requestId = view?.id ?? '';
+  document.body.dataset.requestState = view?.state ?? '';
+  const streaming = view?.state === 'streaming';
   $('stop').hidden = !streaming;
   $('send').hidden = streaming;
 }
@@ -43,64 +54,63 @@ function toast(message) {
   if (message) toast.timer = setTimeout(() => { node.hidden = true; }, 8000);
 }
 
-/** Sends one op to the service worker; resolves with its reply (if it sends one). */
-function request(op, fields = {}) {
-  seq += 1;
-  const message = { op, seq, tabId, ...fields };
-  const reply = new Promise((resolve) => waiting.set(seq, resolve));
+/** Sends one op; resolves with its reply's value, or null after showing why it failed. */
+async function call(op, payload = {}) {
   try {
-    port.postMessage(message);
-  } catch {
-    connect();
-    port.postMessage(message);
-  }
-  return reply;
-}
-
-function receive(msg) {
-  const resolve = waiting.get(msg.replyTo);
-  if (resolve) {
-    waiting.delete(msg.replyTo);
-    resolve(msg);
-  }
-  switch (msg.event) {
-    case 'snapshot':
-      if (String(msg.tabId) === String(tabId)) thread.reset(msg.thread);
-      if (msg.workerStarted) document.body.dataset.workerStarted = String(msg.workerStarted);
-      status.update(msg.status);
-      break;
-    case 'status':
-      status.update(msg.status);
-      break;
-    case 'request':
-      if (String(msg.request.tabId) === String(tabId)) thread.upsert(msg.request);
-      break;
-    case 'delta':
-      thread.appendDelta(msg.id, msg.text);
-      break;
-    case 'cited':
-      document.body.dataset.citation = msg.found ? `found-${msg.n}` : `missing-${msg.n}`;
-      if (!msg.found) toast(msg.reason ?? t('citationNotFound'));
-      break;
-    case 'failed':
-      toast(msg.message);
-      break;
-    default:
+    return await link.request(op, payload);
+  } catch (error) {
+    toast(error.message);
+    return null;
   }
 }
 
-function connect() {
-  port = api.runtime.connect({ name: 'panel' });
-  port.onMessage.addListener(receive);
-  port.onDisconnect.addListener(() => {
-    // The service worker stopped (idle, update, crash): wake it again and re-attach.
-    port = null;
-    for (const resolve of waiting.values()) resolve({ event: 'failed', message: t('extensionRestarted') });
-    waiting.clear();
-    setTimeout(connect, 200);
-  });
-  port.postMessage({ op: 'attach', seq: 0, tabId });
+const forThisTab = (value) => value && String(value.tabId) === String(tabId);
+
+function receive(kind, value) {
+  if (kind === Push.STATUS) status.update(value);
+  else if (kind === Push.THREAD && forThisTab(value)) thread.show(value);
+  else if (kind === Push.ANSWER && forThisTab(value)) thread.update(value);
 }
+
+// -- the worker: attach on every new port; say so when it does not answer -------------------
+
+function applyLimits(given) {
+  limits = given;
+  $('question').maxLength = limits.question;
+  $('tabs-hint').textContent = t('tabsPickerHint', limits.minTabs, limits.maxTabs);
+  showChosenTabs();
+}
+
+function showWorkerProblem(error) {
+  document.body.dataset.worker = error ? error.code : 'attached';
+  $('worker-problem').hidden = !error;
+  $('worker-problem-text').textContent = error?.message ?? '';
+}
+
+async function attach() {
+  const attaching = tabId;
+  try {
+    const value = await link.request(Op.ATTACH, { tabId: attaching });
+    showWorkerProblem(null);
+    document.body.dataset.workerStarted = String(value.workerStarted);
+    applyLimits(value.limits);
+    status.update(value.status);
+    if (value.thread && attaching === tabId) thread.show(value.thread);
+  } catch (error) {
+    // A port that closed is opened again, and attaches again, by the link itself.
+    if (error.code !== ErrorCode.DISCONNECTED) showWorkerProblem(error);
+  }
+}
+
+$('worker-retry').addEventListener('click', () => {
+  $('worker-problem-text').textContent = t('statusConnecting');
+  // A new port wakes a worker that stopped; attaching asks one that failed to start again.
+  try {
+    link.open();
+  } catch (error) {
+    showWorkerProblem({ code: ErrorCode.DISCONNECTED, message: t('extensionUnreachable', error.message) });
+  }
+});
 
 async function activeTab() {
   const [tab] = await api.tabs.query({ active: true, currentWindow: true });
@@ -111,7 +121,15 @@ function follow(newTabId) {
   if (newTabId === tabId || newTabId === null) return;
   tabId = newTabId;
   document.body.dataset.tabId = String(tabId);
-  port?.postMessage({ op: 'attach', seq: 0, tabId });
+  attach();
+}
+
+async function cite(payload) {
+  const { n } = payload;
+  const shown = await call(Op.CITE, { tabId, ...payload, source: payload.source ?? null, page: payload.page ?? null });
+  if (!shown) return;
+  document.body.dataset.citation = shown.found ? `found-${n}` : `missing-${n}`;
+  if (!shown.found) toast(shown.reason ?? t('citationNotFound'));
 }
 
 // -- controls -----------------------------------------------------------------------------
@@ -141,13 +159,10 @@ $('translate-selection').addEventListener('change', async () => {
   $('translate-selection').value = '';
   if (!language) return;
   toast('');
-  const reply = await request('translate-selection', { language });
-  if (reply.event === 'failed') toast(reply.message);
+  await call(Op.TRANSLATE_SELECTION, { tabId, language });
 });
 
-// -- several tabs: a checklist of the window's web pages; 2–8 ticked are read together ------
-
-const MAX_TABS = 8;
+// -- several tabs: a checklist of the window's web pages; as many as `pages` takes are read together
 
 function chosenTabs() {
   return [...document.querySelectorAll('#tab-list input:checked')].map((box) => Number(box.value));
@@ -155,11 +170,11 @@ function chosenTabs() {
 
 function showChosenTabs() {
   const count = chosenTabs().length;
-  const many = count >= 2;
+  const many = count >= limits.minTabs;
   $('summarize').textContent = many ? t('summarizeTabs', count) : t('summarizePage');
   $('question').placeholder = many ? t('askTabsPlaceholder', count) : t('askPlaceholder');
   document.body.dataset.tabsChosen = String(count);
-  for (const box of document.querySelectorAll('#tab-list input:not(:checked)')) box.disabled = count >= MAX_TABS;
+  for (const box of document.querySelectorAll('#tab-list input:not(:checked)')) box.disabled = count >= limits.maxTabs;
 }
 
 async function listTabs() {
@@ -195,12 +210,12 @@ $('tabs-picker').addEventListener('toggle', () => {
 
 function manyTabs() {
   const chosen = chosenTabs();
-  return $('tabs-picker').open && chosen.length >= 2 ? chosen : null;
+  return $('tabs-picker').open && chosen.length >= limits.minTabs ? chosen : null;
 }
 
 $('summarize').addEventListener('click', () => {
   toast('');
-  request('summarize', { options: currentSummaryOptions(), tabIds: manyTabs() });
+  call(Op.SUMMARIZE, { tabId, options: currentSummaryOptions(), tabIds: manyTabs() });
 });
 
 $('ask-form').addEventListener('submit', (event) => {
@@ -209,29 +224,25 @@ $('ask-form').addEventListener('submit', (event) => {
   if (!question) return;
   $('question').value = '';
   toast('');
-  request('ask', { question, tabIds: manyTabs(), outputLanguage: currentSummaryOptions().output_language });
+  call(Op.ASK, { tabId, question, tabIds: manyTabs(), outputLanguage: currentSummaryOptions().output_language });
 });
 
 $('question').addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
-    if (current?.state !== 'streaming') $('ask-form').requestSubmit();
+    if (thread.latest()?.state !== 'streaming') $('ask-form').requestSubmit();
   }
 });
 
 $('stop').addEventListener('click', () => {
-  if (current?.state === 'streaming') {
-    // The panel stops at once with the text it shows (deltas update the view's record, not
-    // `current`); the worker keeps exactly that text and tells the service.
-    const live = thread.get(current.id) ?? current;
-    const stopped = { ...live, state: 'done', finishReason: 'cancelled', progress: null };
-    thread.upsert(stopped);
-    request('cancel', { id: stopped.id, text: stopped.text });
-  }
+  // The book stops the answer with the text shown here (later frames add nothing) and pushes
+  // it back ended; the panel changes nothing of it itself.
+  const shown = thread.latest();
+  if (shown?.state === 'streaming') call(Op.STOP, { id: shown.id, shownText: shown.text });
 });
 
 $('new-button').addEventListener('click', async () => {
-  await request('new-conversation');
+  await call(Op.NEW_CONVERSATION, { tabId });
   $('question').focus();
 });
 
@@ -243,14 +254,17 @@ $('history-button').addEventListener('click', async () => {
   panel.hidden = !opening;
   $('history-button').setAttribute('aria-expanded', String(opening));
   if (!opening) return;
-  const reply = await request('history');
   const list = $('history-list');
-  list.replaceChildren();
-  if (reply.event !== 'history') {
+  let reply;
+  try {
+    reply = await link.request(Op.HISTORY);
+  } catch (error) {
+    list.replaceChildren();
     panel.querySelector('.empty').hidden = false;
-    panel.querySelector('.empty').textContent = reply.message ?? t('conversationsUnavailable');
+    panel.querySelector('.empty').textContent = error.message || t('conversationsUnavailable');
     return;
   }
+  list.replaceChildren();
   panel.querySelector('.empty').hidden = reply.conversations.length > 0;
   panel.querySelector('.empty').textContent = t('noConversations');
   for (const conv of reply.conversations) {
@@ -265,7 +279,7 @@ $('history-button').addEventListener('click', async () => {
     button.addEventListener('click', async () => {
       panel.hidden = true;
       $('history-button').setAttribute('aria-expanded', 'false');
-      await request('open-conversation', { conversationId: conv.id });
+      await call(Op.OPEN_CONVERSATION, { tabId, conversationId: conv.id });
     });
     const item = document.createElement('li');
     item.append(button);
@@ -294,6 +308,12 @@ $('pairing-form').addEventListener('submit', async (event) => {
   }
   document.body.dataset.tabId = String(tabId);
   await setUpSummaryOptions();
-  connect();
-  setInterval(() => port?.postMessage({ op: 'ping' }), PING_MS);
+  try {
+    link.open(); // attaches
+  } catch (error) {
+    showWorkerProblem({ code: ErrorCode.DISCONNECTED, message: t('extensionUnreachable', error.message) });
+  }
+  setInterval(() => {
+    if (link.port) link.request(Op.PING).catch(() => {}); // a lost port is opened again by the link
+  }, PING_MS);
 })();

@@ -46,6 +46,11 @@ export function describeStatus(status) {
   }
 }
 
+/** The pairing card shows when there is no token, or the service said the token is wrong. */
+export function needsPairing(status) {
+  return status.state === 'unpaired' || (status.state === 'refused' && status.code === 'unauthorized');
+}
+
 export class StatusView {
   constructor({ root, detail, pairing }) {
     Object.assign(this, { root, detail, pairing });
@@ -60,6 +65,6 @@ export class StatusView {
     this.text.textContent = line;
     this.detail.hidden = !detail;
     if (detail) inlineCode(this.detail, detail);
-    this.pairing.hidden = !(status.state === 'unpaired' || (status.state === 'refused' && status.code === 'unauthorized'));
+    this.pairing.hidden = !needsPairing(status);
   }
 }

@@ -1,6 +1,7 @@
 // The conversation of one tab: a question (or what was summarized/rewritten) and its answer,
-// streamed and rendered as sanitised Markdown, with citation chips and actions. The view only
-// shows records the service worker owns; every action goes back to it through `act`.
+// streamed and rendered as sanitised Markdown, with citation chips and actions. It draws the
+// views the service worker's request book pushes (answerView in lib/request-book.js) and keeps
+// no answer of its own; every action goes back to the worker through `actions`.
 
 import { t } from '../lib/i18n.js';
 import { LANGUAGES } from '../lib/languages.js';
@@ -33,9 +34,9 @@ function select(options, value, label) {
   return node;
 }
 
-function progressText(record) {
-  if (!record.progress) return record.text ? '' : t('readingPage');
-  const { stage, done, total } = record.progress;
+function progressText(view) {
+  if (!view.progress) return view.text ? '' : t('readingPage');
+  const { stage, done, total } = view.progress;
   const words = PROGRESS_WORDS[stage] ? t(PROGRESS_WORDS[stage]) : stage;
   if (stage === 'queued' && total) return t('queuedAhead', words, total);
   return total ? `${words} (${done}/${total})…` : `${words}…`;
@@ -56,104 +57,95 @@ async function copyText(text) {
 }
 
 export class ThreadView {
-  constructor({ root, act, onChange }) {
+  /**
+   * `actions`: { cite(payload), replace(id), retry(id, options), translate(id, language) }, each
+   * a request to the worker (replace resolves with its outcome); `onChange(latest)` after each
+   * change, with the view of the last answer (or null).
+   */
+  constructor({ root, actions, onChange }) {
     this.root = root;
-    this.act = act;
+    this.actions = actions;
     this.onChange = onChange;
-    this.cards = new Map();
+    this.cards = new Map(); // answer id -> the card drawing the view last pushed for it
     this.pressedChip = null;
   }
 
-  reset(thread) {
-    this.root.replaceChildren();
-    this.cards.clear();
-    for (const record of thread.requests) this.upsert(record);
-    this.onChange(this.latest());
-  }
-
-  get(id) {
-    return this.cards.get(id)?.record ?? null;
-  }
-
-  latest() {
-    const last = [...this.cards.values()].at(-1);
-    return last?.record ?? null;
-  }
-
-  upsert(record) {
-    let card = this.cards.get(record.id);
-    if (!card) {
-      card = this.build(record);
-      // A regenerated answer takes the place of the one it replaces.
-      const replaced = record.replaces ? this.cards.get(record.replaces) : null;
-      if (replaced) {
-        replaced.root.replaceWith(card.root);
-        this.cards.delete(record.replaces);
-      } else {
-        this.root.append(card.root);
+  /** The whole thread as the worker has it: cards for new answers, gone ones removed, in order. */
+  show(thread) {
+    const wanted = new Map();
+    let added = false;
+    for (const view of thread.requests) {
+      let card = this.cards.get(view.id);
+      if (!card) {
+        card = this.build(view);
+        added = true;
       }
-      this.cards.set(record.id, card);
+      wanted.set(view.id, card);
+      this.draw(card, view);
     }
-    card.record = record;
-    this.fill(card);
-    this.root.lastElementChild?.scrollIntoView?.({ block: 'end' });
+    for (const [id, card] of this.cards) if (!wanted.has(id)) card.root.remove();
+    this.cards = wanted;
+    // Move only what is out of place, so the cards kept keep their focus and scroll.
+    [...wanted.values()].forEach((card, i) => {
+      if (this.root.children[i] !== card.root) this.root.insertBefore(card.root, this.root.children[i] ?? null);
+    });
+    if (added) this.root.lastElementChild?.scrollIntoView?.({ block: 'end' });
     this.onChange(this.latest());
   }
 
-  remove(id) {
-    this.cards.get(id)?.root.remove();
-    this.cards.delete(id);
+  /** One answer's new view; an answer this thread does not show is not drawn. */
+  update(view) {
+    const card = this.cards.get(view.id);
+    if (!card) return;
+    this.draw(card, view);
+    if (card.root === this.root.lastElementChild) card.root.scrollIntoView?.({ block: 'end' });
+    this.onChange(this.latest());
   }
 
-  appendDelta(id, text) {
-    const card = this.cards.get(id);
-    if (!card || card.record.state !== 'streaming') return;
-    card.record = { ...card.record, text: card.record.text + text, progress: null };
-    this.scheduleRender(card);
+  /** The view the last card shows: what the worker last pushed for it. */
+  latest() {
+    return [...this.cards.values()].at(-1)?.view ?? null;
   }
 
-  scheduleRender(card) {
-    if (card.frame) return;
-    card.frame = requestAnimationFrame(() => {
-      card.frame = null;
-      this.fill(card);
-    });
+  draw(card, view) {
+    card.view = Object.freeze(view); // drawn as pushed, never edited here
+    this.fill(card);
   }
 
-  build(record) {
-    const asked = el('div', { className: record.kind === 'ask' ? 'ask-text' : 'ask-text quoted' });
+  build(view) {
+    const asked = el('div', { className: view.kind === 'ask' ? 'ask-text' : 'ask-text quoted' });
     const progress = el('p', { className: 'progress' });
     const body = el('div', { className: 'answer-body' });
     const error = el('p', { className: 'error-text', role: 'alert' });
     const notice = el('p', { className: 'notice' });
     const citations = el('ul', { className: 'citations', 'aria-label': t('sourcesOnPage') });
     const actions = el('div', { className: 'actions' });
-    const answer = el('div', { className: 'answer', dataset: { testid: 'answer', requestId: record.id } }, progress, body, error, notice, citations, actions);
-    const root = el('article', { className: 'turn', dataset: { requestId: record.id } }, asked, answer);
-    return { root, asked, answer, progress, body, error, notice, citations, actions, record, shownCitations: '' };
+    const answer = el('div', { className: 'answer', dataset: { testid: 'answer', requestId: view.id } }, progress, body, error, notice, citations, actions);
+    const root = el('article', { className: 'turn', dataset: { requestId: view.id } }, asked, answer);
+    return { root, asked, answer, progress, body, error, notice, citations, actions, view, shownCitations: '' };
   }
 
   fill(card) {
-    const { record } = card;
-    card.asked.textContent = record.kind === 'rewrite' ? t('rewriteLabel', record.label) : record.label;
+    const { view } = card;
+    card.asked.textContent = view.kind === 'rewrite' ? t('rewriteLabel', view.label) : view.label;
     card.asked.dir = 'auto';
     // Right-to-left scripts (Arabic) and CJK glyph choice follow the answer's language.
     card.body.dir = 'auto';
-    const lang = record.params?.options?.output_language;
+    const lang = view.language;
     if (lang) card.body.lang = lang;
     else card.body.removeAttribute('lang');
-    card.answer.dataset.state = record.state;
-    card.answer.dataset.kind = record.kind;
-    card.answer.setAttribute('aria-busy', String(record.state === 'streaming'));
-    card.progress.textContent = record.state === 'streaming' ? progressText(record) : '';
+    card.answer.dataset.state = view.state;
+    card.answer.dataset.kind = view.kind;
+    card.answer.setAttribute('aria-busy', String(view.state === 'streaming'));
+    card.progress.textContent = view.state === 'streaming' ? progressText(view) : '';
     card.progress.hidden = !card.progress.textContent;
-    renderAnswer(card.body, record.text, { format: record.format });
-    card.error.hidden = record.state !== 'error';
-    inlineCode(card.error, record.state === 'error' ? record.error?.message ?? t('answerFailed') : '');
+    renderAnswer(card.body, view.text, { format: view.format });
+    card.error.hidden = view.state !== 'error';
+    inlineCode(card.error, view.state === 'error' ? view.error?.message ?? t('answerFailed') : '');
     const notes = [];
-    if (record.finishReason === 'cancelled') notes.push(t('stopped'));
-    if (record.finishReason === 'length') notes.push(t('lengthLimit'));
-    if (record.notice) notes.push(record.notice);
+    if (view.finishReason === 'cancelled') notes.push(t('stopped'));
+    if (view.finishReason === 'length') notes.push(t('lengthLimit'));
+    if (view.notice) notes.push(view.notice);
     card.notice.textContent = notes.join(' ');
     card.notice.hidden = !notes.length;
     this.fillCitations(card);
@@ -161,11 +153,11 @@ export class ThreadView {
   }
 
   fillCitations(card) {
-    const key = JSON.stringify(card.record.citations);
+    const key = JSON.stringify(card.view.citations);
     if (key === card.shownCitations) return;
     card.shownCitations = key;
     card.citations.replaceChildren(
-      ...card.record.citations.map(({ n, quote, page, source }) => {
+      ...card.view.citations.map(({ n, quote, page, source }) => {
         // "2 · p. 7" (a PDF page), "[3] 1" (which tab, in an answer across tabs).
         let text = String(n);
         if (source !== undefined) text = `[${source + 1}] ${text}`;
@@ -180,7 +172,7 @@ export class ThreadView {
           if (this.pressedChip) this.pressedChip.setAttribute('aria-pressed', 'false');
           chip.setAttribute('aria-pressed', 'true');
           this.pressedChip = chip;
-          this.act('cite', { n, quote, requestId: card.record.id, source, page });
+          this.actions.cite({ n, quote, requestId: card.view.id, source, page });
         });
         return el('li', {}, chip);
       }),
@@ -188,38 +180,38 @@ export class ThreadView {
   }
 
   fillActions(card) {
-    const { record } = card;
-    const key = `${record.state}|${record.kind}|${record.restored}|${record.target?.editable}`;
+    const { view } = card;
+    const key = `${view.state}|${view.kind}|${view.restored}|${view.editable}|${view.canRetry}`;
     if (card.actionsKey === key) return;
     card.actionsKey = key;
     const buttons = [];
-    if (record.state === 'streaming') {
+    if (view.state === 'streaming') {
       card.actions.replaceChildren();
       return;
     }
     const copy = el('button', { type: 'button', textContent: t('copy'), 'aria-label': t('copyAnswer'), dataset: { testid: 'copy' } });
     const result = el('span', { className: 'result', role: 'status' });
     copy.addEventListener('click', async () => {
-      result.textContent = (await copyText(card.record.text)) ? t('copied') : t('copyFailed');
+      result.textContent = (await copyText(card.view.text)) ? t('copied') : t('copyFailed');
     });
-    if (record.text) buttons.push(copy);
-    if (record.text && record.state === 'done') buttons.push(this.translateChoice(card));
-    if (record.kind === 'rewrite' && record.params) {
+    if (view.text) buttons.push(copy);
+    if (view.text && view.state === 'done') buttons.push(this.translateChoice(card));
+    if (view.kind === 'rewrite' && view.canRetry) {
       const replace = el('button', { type: 'button', textContent: t('replace'), dataset: { testid: 'replace' }, 'aria-label': t('replaceHelp') });
-      replace.disabled = !record.target?.editable || !record.text || record.state !== 'done';
-      if (!record.target?.editable) replace.title = t('replaceNotEditable');
+      replace.disabled = !view.editable || !view.text || view.state !== 'done';
+      if (!view.editable) replace.title = t('replaceNotEditable');
       replace.addEventListener('click', async () => {
-        const outcome = await this.act('replace', { id: card.record.id });
+        const outcome = await this.actions.replace(card.view.id);
         result.textContent = outcome?.ok ? t('replaced') : outcome?.reason ?? t('replaceFailed');
         card.answer.dataset.replaced = outcome?.ok ? 'yes' : 'no';
       });
-      const tone = select(TONES, record.params.options?.tone ?? 'as-is', t('tone'));
-      const length = select(LENGTHS, record.params.options?.length ?? 'as-is', t('optionLength'));
+      const tone = select(TONES, view.tone ?? 'as-is', t('tone'));
+      const length = select(LENGTHS, view.length ?? 'as-is', t('optionLength'));
       const retry = el('button', { type: 'button', textContent: t('retry'), dataset: { testid: 'retry' }, 'aria-label': t('retryRewrite') });
       retry.addEventListener('click', () => this.retry(card, { tone: tone.value, length: length.value }));
       buttons.push(replace, retry, tone, length);
-    } else if (record.params) {
-      const again = el('button', { type: 'button', textContent: record.state === 'error' ? t('retry') : t('regenerate'), dataset: { testid: 'regenerate' } });
+    } else if (view.canRetry) {
+      const again = el('button', { type: 'button', textContent: view.state === 'error' ? t('retry') : t('regenerate'), dataset: { testid: 'regenerate' } });
       again.addEventListener('click', () => this.retry(card, {}));
       buttons.push(again);
     }
@@ -232,13 +224,13 @@ export class ThreadView {
     choice.append(el('option', { value: '', textContent: t('translateInto') }));
     for (const [code, name] of LANGUAGES) choice.append(el('option', { value: code, textContent: name }));
     choice.addEventListener('change', () => {
-      if (choice.value) this.act('translate', { id: card.record.id, language: choice.value });
+      if (choice.value) this.actions.translate(card.view.id, choice.value);
       choice.value = '';
     });
     return choice;
   }
 
   retry(card, options) {
-    this.act('retry', { id: card.record.id, options });
+    this.actions.retry(card.view.id, options);
   }
 }

@@ -109,6 +109,15 @@ class Service:
                 raise RuntimeError(f"{exc}: {self.log.read_text()[-2000:]}") from None
         return self
 
+    def pause(self) -> None:
+        """Freezes the service (SIGSTOP): its socket stays open, nothing it would send comes."""
+        assert self.process and self.process.poll() is None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -1,5 +1,5 @@
-"""Pairing and the connection as a user sees it: first run, server down and back, and a
-service worker that the browser stops."""
+"""Pairing and the connection as a user sees it: first run, server down and back, a
+service worker that the browser stops, and one that hangs."""
 
 from __future__ import annotations
 
@@ -126,3 +126,28 @@ def test_a_stopped_service_worker_comes_back_connected_with_the_answers_kept(
     panel.get_by_test_id("send").click()
     again = wait_request(panel, "done", previous=first)
     assert "1932" in answer(panel, again).inner_text()
+
+
+def test_a_worker_that_does_not_answer_is_named_and_retry_attaches_again(
+    browser: Browser, pages: Pages, start_service: StartService
+) -> None:
+    service = start_service("extractive")
+    browser.configure(service)
+    _page, tab = browser.open_page(pages.add("/busy.html", SIMPLE))
+    # A hung worker: its thread stays busy for longer than the panel waits for a reply.
+    browser.worker().evaluate(
+        "() => { setTimeout(() => { const end = Date.now() + 12000; while (Date.now() < end); }); }"
+    )
+    panel = browser.open_panel(tab)
+    panel.wait_for_function("() => document.body.dataset.worker === 'timeout'", timeout=WAIT_MS)
+    problem = panel.get_by_test_id("worker-problem")
+    assert problem.is_visible()
+    assert "not answering" in problem.inner_text()
+
+    panel.get_by_test_id("worker-retry").click()
+    panel.wait_for_function("() => document.body.dataset.worker === 'attached'", timeout=WAIT_MS)
+    assert problem.is_hidden()
+    wait_connected(panel)
+    panel.get_by_test_id("question").fill("When did the bridge open?")
+    panel.get_by_test_id("send").click()
+    assert "1932" in answer(panel, wait_request(panel, "done")).inner_text()

@@ -132,11 +132,21 @@ def test_stop_ends_the_answer_at_once_and_the_next_question_still_works(
         "?.textContent.includes('word5')",
         arg=request_id,
     )
-    panel.get_by_test_id("stop").click()
-    # No waiting for the service: the state flips in the same task as the click.
-    assert card.get_attribute("data-state") == "done"
-    assert panel.get_by_test_id("stop").is_hidden()
-    stopped_text = card.locator(".answer-body").inner_text()
+    # No waiting for the service (it is frozen here): the worker's book ends the answer and
+    # the panel draws what it pushes back.
+    service.pause()
+    try:
+        panel.get_by_test_id("stop").click()
+        panel.wait_for_function(
+            "(id) => document.querySelector(`[data-testid=answer][data-request-id='${id}']`)"
+            "?.dataset.state !== 'streaming'",
+            arg=request_id,
+        )
+        assert card.get_attribute("data-state") == "done"
+        assert panel.get_by_test_id("stop").is_hidden()
+        stopped_text = card.locator(".answer-body").inner_text()
+    finally:
+        service.resume()
     panel.wait_for_timeout(600)  # frames already on the wire must not add text
     assert card.locator(".answer-body").inner_text() == stopped_text
     assert "word199" not in stopped_text

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { Connection, State, backoffDelay, httpBase } from '../../extension/lib/connection.js';
+import { describeStatus, needsPairing } from '../../extension/sidepanel/status-view.js';
 import { realCodec } from './helpers.mjs';
 
 const codec = await realCodec();
@@ -37,7 +38,8 @@ class Clock {
 // A scripted stand-in for the browser's WebSocket: the test plays the server.
 function socketClass(sockets) {
   return class FakeSocket {
-    constructor(url) { this.url = url; this.sent = []; this.closed = false; sockets.push(this); }
+    // Like the browser's, the constructor throws on a URL it cannot parse.
+    constructor(url) { new URL(url); this.url = url; this.sent = []; this.closed = false; sockets.push(this); }
     send(text) { this.sent.push(JSON.parse(text)); }
     close() { if (!this.closed) { this.closed = true; this.onclose?.({ code: 1000 }); } }
     // server side
@@ -203,4 +205,34 @@ test('the probe tells a refused origin apart from a server that is down', async 
 test('the health URL is derived from the socket URL', () => {
   assert.equal(httpBase('ws://127.0.0.1:8765/ws'), 'http://127.0.0.1:8765');
   assert.equal(httpBase('wss://[::1]:9/ws'), 'https://[::1]:9');
+});
+
+test('each status replaces the last: a refusal after a wrong token does not ask for the token again', () => {
+  const { conn, sockets } = setup();
+  conn.configure({ url: 'ws://127.0.0.1:9/ws', token: 'bad' });
+  sockets[0].accept();
+  sockets[0].deliver({ type: 'error', code: 'unauthorized', message: 'wrong pairing token: run `tiangong token`', retryable: false });
+  sockets[0].close();
+  assert.ok(needsPairing(conn.status), 'a refused token shows the pairing card');
+
+  // An unrelated refusal: a server URL the browser cannot open.
+  conn.configure({ url: 'ws://127.0.0.1:port/ws', token: 'bad' });
+  assert.equal(conn.status.state, State.REFUSED);
+  assert.match(conn.status.message, /127\.0\.0\.1:port/);
+  assert.equal(conn.status.code, undefined, 'nothing of the earlier refusal is left');
+  assert.equal(needsPairing(conn.status), false, 'no pairing card for a refusal that is not about the token');
+  assert.equal(describeStatus(conn.status).line, 'Connection refused');
+});
+
+test('a lost connection keeps nothing of the session: no engine, no loading progress', () => {
+  const { conn, sockets } = setup();
+  conn.configure({ url: 'ws://127.0.0.1:9/ws', token: 'tok' });
+  sockets[0].accept();
+  sockets[0].deliver(WELCOME);
+  sockets[0].deliver({ type: 'status', engine: { ...WELCOME.engine, state: 'loading' }, loading: { stage: 'download', done: 5, total: 10 } });
+  sockets[0].close();
+  assert.equal(conn.status.state, State.OFFLINE);
+  assert.equal(conn.status.engine, undefined);
+  assert.equal(conn.status.loading, undefined);
+  assert.equal(conn.limits.page_frame_bytes, 5000, 'the limits the server gave still size the next request');
 });

@@ -5,6 +5,9 @@ import './i18n-shim.mjs';
 import { looksLikePdf, maxPdfBytes, pdfTooLargeMessage, toBase64 } from '../../extension/lib/pdf.js';
 import { parseMenuId, MENU_IDS } from '../../extension/lib/menus.js';
 import { RequestBook } from '../../extension/lib/request-book.js';
+import { realCodec } from './helpers.mjs';
+
+const { limits } = await realCodec();
 
 test('a PDF is recognised by its path, whatever the query or case', () => {
   assert.ok(looksLikePdf('https://example.com/papers/Report.PDF?download=1#page=3'));
@@ -14,7 +17,8 @@ test('a PDF is recognised by its path, whatever the query or case', () => {
 
 test('the largest PDF sent is the one whose base64 still fits the 8 MiB frame', () => {
   const frame = 8 * 1024 * 1024;
-  const max = maxPdfBytes(frame);
+  // The rest of a page frame (question, options, JSON) fits an ordinary frame.
+  const max = maxPdfBytes(frame, { overheadBytes: limits.frame_bytes, base64Chars: limits.pdf });
   assert.ok(max > 6 * 1000 * 1000 && max < 6.3 * 1024 * 1024);
   assert.ok(Math.ceil(max / 3) * 4 < frame - 60 * 1024);
   assert.match(pdfTooLargeMessage(9 * 1024 * 1024, max), /9\.0 MB.*about 6\.\d MB/);
@@ -40,4 +44,10 @@ test('citations keep the PDF page and the source tab they name', () => {
     { n: 1, quote: 'First.', source: 0 },
     { n: 2, quote: 'Second.', page: 4, source: 1 },
   ]);
+});
+
+test('a PDF never outgrows the schema\'s page.pdf, however large a frame the service takes', () => {
+  const max = maxPdfBytes(64 * 1024 * 1024, { overheadBytes: limits.frame_bytes, base64Chars: limits.pdf });
+  assert.ok(Math.ceil(max / 3) * 4 <= limits.pdf);
+  assert.ok(max > limits.pdf * 0.74);
 });

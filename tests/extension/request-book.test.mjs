@@ -123,3 +123,13 @@ test('Stop keeps exactly the text the panel showed, not frames that were still o
   b.stop('q2', 'Beta');
   assert.equal(b.get('q2').text, 'Alpha');
 });
+
+test('a stored book whose records lack newer fields loads whole, and its answers still draw', () => {
+  const restored = new RequestBook();
+  restored.load({
+    records: [{ id: 'old', kind: 'ask', tabId: 2, label: 'Q', state: 'done', text: 'A', finishReason: 'stop' }],
+    threads: [['2', { conversationId: 'c1', url: null, ids: ['old'] }]],
+  });
+  const [answer] = restored.view(2).requests;
+  assert.deepEqual([answer.text, answer.state, answer.citations, answer.canRetry], ['A', 'done', [], false]);
+});
