@@ -11,6 +11,7 @@ from aiohttp import WSCloseCode, web
 from tiangong.engine.base import Engine
 from tiangong.engine.registry import EngineHost
 from tiangong.extract_worker import ExtractionWorker
+from tiangong.origins import RegisteredOrigins, origins_path
 from tiangong.server import http, openai_api, ws
 from tiangong.server.keys import (
     CONNECTIONS_KEY,
@@ -53,8 +54,10 @@ async def start_site(app: web.Application) -> web.AppRunner:
 def create_app(settings: Settings, *, engine: Engine | None = None) -> web.Application:
     """`engine` serves instead of loading the configured one (tests inject a fake here)."""
     metrics = Metrics()
+    registered = RegisteredOrigins(origins_path(settings.data_dir))
+    security = security_middleware(settings.port, settings.origins, registered.current)
     app = web.Application(
-        middlewares=[http_counter(metrics), security_middleware(settings.port, settings.origins)],
+        middlewares=[http_counter(metrics), security],
         # Only the WebSocket carries pages; plain HTTP bodies stay small.
         client_max_size=1024**2,
     )
