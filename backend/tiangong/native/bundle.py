@@ -26,7 +26,7 @@ ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 HOW_TO_LOAD = {
     "chromium": (
         "Chromium, Chrome, Edge, Brave, Vivaldi",
-        "chrome://extensions (edge://extensions, brave://extensions, vivaldi:extensions) → "
+        "chrome://extensions (edge://extensions, brave://extensions, vivaldi://extensions) → "
         "Developer mode → Load unpacked → this folder",
     ),
     "opera": ("Opera", "opera://extensions → Developer mode → Load unpacked → this folder"),
@@ -54,17 +54,21 @@ def _build_script() -> ModuleType | None:
     return module
 
 
-def extension_builds(browsers: tuple[str, ...] = BUILDS) -> dict[str, Path]:
-    """Each build's folder (with manifest.json at its root)."""
-    if all((PACKAGED / b / "manifest.json").is_file() for b in browsers):
-        return {b: PACKAGED / b for b in browsers}
+def extension_builds(
+    browsers: tuple[str, ...] = BUILDS, *, packaged: Path = PACKAGED, out: Path | None = None
+) -> dict[str, Path]:
+    """Each build's folder (with manifest.json at its root): the package's own, else built
+    from the checkout into `out` (default: its dist/)."""
+    if all((packaged / b / "manifest.json").is_file() for b in browsers):
+        return {b: packaged / b for b in browsers}
     script = _build_script()
     if script is None:
         raise ExtensionMissingError(
-            f"no built extension in {PACKAGED} and no checkout to build one from; "
+            f"no built extension in {packaged} and no checkout to build one from; "
             "reinstall the package (`pipx install .` builds it)"
         )
-    return {b: Path(script.build(b, CHECKOUT / "dist")) for b in browsers}
+    target = CHECKOUT / "dist" if out is None else out
+    return {b: Path(script.build(b, target)) for b in browsers}
 
 
 def _store_manifest(browser: str, manifest: dict[str, object]) -> dict[str, object]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 HEADER = struct.Struct("=I")  # native byte order, standard 4-byte size
 # What Chromium and Firefox accept from a host in one message.
@@ -41,12 +41,12 @@ def encode(message: dict[str, Any]) -> bytes:
     return HEADER.pack(len(data)) + data
 
 
-def write_message(stream: BinaryIO, message: dict[str, Any]) -> None:
+def write_message(stream: IO[bytes], message: dict[str, Any]) -> None:
     stream.write(encode(message))
     stream.flush()
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
     """`size` bytes, or None when the stream ends first (the browser closed the port)."""
     chunks: list[bytes] = []
     left = size
@@ -59,7 +59,7 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _skip(stream: BinaryIO, size: int) -> bool:
+def _skip(stream: IO[bytes], size: int) -> bool:
     while size:
         chunk = stream.read(min(size, _SKIP_CHUNK))
         if not chunk:
@@ -68,7 +68,7 @@ def _skip(stream: BinaryIO, size: int) -> bool:
     return True
 
 
-def read_message(stream: BinaryIO) -> dict[str, Any] | None:
+def read_message(stream: IO[bytes]) -> dict[str, Any] | None:
     """The next message; None when the stream has ended (a partial message at the end is an
     end too: the browser is gone). Raises `FramingError` for a message it cannot use."""
     header = _read_exactly(stream, HEADER.size)

@@ -20,7 +20,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from tiangong import __version__
 from tiangong.logs import configure_logging
@@ -56,7 +56,7 @@ class Host:
         self.token = token
         self.launcher = launcher
 
-    def serve(self, stdin: BinaryIO, stdout: BinaryIO) -> None:
+    def serve(self, stdin: IO[bytes], stdout: IO[bytes]) -> None:
         while True:
             try:
                 message = read_message(stdin)
