@@ -36,6 +36,7 @@ OPTIONS: dict[str, tuple[type, tuple[str, ...] | None]] = {
     "openai_concurrency": (int, None),
 }
 SECRET_OPTIONS = {"openai_api_key": "TIANGONG_OPENAI_API_KEY"}
+_KINDS = {int: "a whole number", float: "a number", str: "a string"}
 
 
 class SavedSettingsError(Exception):
@@ -75,7 +76,7 @@ def _checked(path: Path, name: str, value: Any) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise SavedSettingsError(f"{path}: {name} must be a {kind.__name__}, not {value!r}")
+        raise SavedSettingsError(f"{path}: {name} must be {_KINDS[kind]}, not {value!r}")
     if allowed is not None and value not in allowed:
         raise SavedSettingsError(f"{path}: {name} must be one of {', '.join(allowed)}")
     if name == "port" and isinstance(value, int) and not 1 <= value <= 65535:
