@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
+from tests.support.service_process import service_env
 from tiangong.native.caller import CHROMIUM_ORIGIN, GECKO_ID, ForbiddenCallerError, identify
 from tiangong.settings import EXTENSION_ID
 
@@ -41,3 +45,20 @@ def test_firefox_passes_the_manifest_path_and_our_add_on_id() -> None:
 def test_any_other_caller_is_refused(args: list[str]) -> None:
     with pytest.raises(ForbiddenCallerError):
         identify(args)
+
+
+def test_the_host_loads_nothing_of_the_service_so_the_browser_gets_an_answer_fast() -> None:
+    """The browser waits on the host's start: it must not pull in the server, the engines
+    or torch (it starts the service as a separate process)."""
+    probe = (
+        "import sys; from tiangong import cli; "
+        "from tiangong.native import bundle, commands, host, install, launch; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'aiohttp', "
+        "'transformers') or m.startswith(('tiangong.server', 'tiangong.service', "
+        "'tiangong.engine'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=service_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
