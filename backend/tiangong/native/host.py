@@ -26,7 +26,7 @@ from tiangong import __version__
 from tiangong.logs import configure_logging
 from tiangong.native.caller import Caller, ForbiddenCallerError, identify
 from tiangong.native.framing import FramingError, read_message, write_message
-from tiangong.native.launch import LOG_DIR, Launcher, StartError, serve_command
+from tiangong.native.launch import LOG_DIR, Launcher, StartError, locked, serve_command
 from tiangong.native.saved import SavedSettingsError, load_saved
 from tiangong.origins import moz_extension_origin, register_origin
 from tiangong.settings import Settings
@@ -104,7 +104,8 @@ class Host:
                 )
             # Firefox started us for our add-on only (allowed_extensions), so the origin it
             # reports is its own; it can widen the allowlist to add-on pages and no further.
-            registered = register_origin(self.data_dir, origin)
+            with locked(self.data_dir):  # two hosts may register at once
+                registered = register_origin(self.data_dir, origin)
             if registered:
                 log.info("registered the add-on origin %s", origin)
         saved = load_saved(self.data_dir)

@@ -104,7 +104,7 @@ def port_is_free(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(data_dir: Path) -> Iterator[None]:
+def locked(data_dir: Path) -> Iterator[None]:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(data_dir / LOCK_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
@@ -137,6 +137,8 @@ def serve_command(data_dir: Path, saved: SavedSettings, port: int) -> list[str]:
         "-m",
         "tiangong",
         "serve",
+        "--host",
+        "127.0.0.1",  # what the host probes, whatever TIANGONG_HOST says
         "--hide-token",
         "--data-dir",
         str(data_dir),
@@ -157,7 +159,7 @@ class Launcher:
         self, saved: SavedSettings, on_start: Callable[[int], None] | None = None
     ) -> RunningService:
         self._children = [c for c in self._children if c.poll() is None]
-        with _locked(self.data_dir):
+        with locked(self.data_dir):
             probed: dict[int, tuple[Probe, dict[str, Any]]] = {}
             for port in dict.fromkeys(p for p in (_last_port(self.data_dir), saved.port) if p):
                 probed[port] = probe(port, self.token)
