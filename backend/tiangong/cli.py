@@ -1,4 +1,5 @@
-"""The `tiangong` command: serve, token, summarize, ask.
+"""The `tiangong` command: serve, token, summarize, ask; native-host, install, uninstall and
+extension (zero set-up, in `tiangong.native`).
 
 Every flag of `serve` can also be set as a TIANGONG_* environment variable (flag wins).
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 from tiangong import __version__
 from tiangong.logs import LOG_FORMATS, configure_logging
+from tiangong.native import commands as native_commands
 from tiangong.settings import DEVICES, DTYPES, ENGINES, Settings, default_data_dir
 
 log = logging.getLogger("tiangong")
@@ -115,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[o for o in (_env("ALLOW_ORIGIN") or "").split(",") if o],
         help="an extra allowed Origin, exactly (repeatable), e.g. moz-extension://<uuid>",
     )
+    serve.add_argument(
+        "--hide-token",
+        action="store_true",
+        help="do not print the pairing token (output kept in a log: the native host, systemd)",
+    )
     _add_engine_flags(serve)
 
     token = sub.add_parser("token", help="print the pairing token")
@@ -135,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("file", type=Path)
     ask.add_argument("question")
     _add_engine_flags(ask)
+    native_commands.add_subcommands(sub, _add_engine_flags)
     return parser
 
 
@@ -175,6 +183,8 @@ def _is_loopback(host: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in native_commands.COMMANDS:
+        return native_commands.run(args)
     if args.command == "token":
         print(Settings(data_dir=args.data_dir).pairing_token())
         return 0
@@ -192,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         try:
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, hide_token=args.hide_token))
         except OSError as exc:
             print(
                 f"tiangong: cannot listen on {settings.host}:{settings.port}: {exc}",
@@ -205,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(run_in_terminal(args, settings))
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, hide_token: bool = False) -> None:
     from tiangong.server.app import RUNTIME_KEY, create_app, start_site
     from tiangong.server.auth import TOKEN_KEY
     from tiangong.serving.host import EngineStatus
@@ -224,11 +234,14 @@ async def serve(settings: Settings) -> None:
     )
     state = "loading…" if status.state == "loading" else "ready"
     print(f"Engine: {status.name}, model {status.model} ({state})", flush=True)
-    print(f"Pairing token: {app[TOKEN_KEY]}", flush=True)
-    print(
-        "Paste the token into the extension's options; `tiangong token` prints it again.",
-        flush=True,
-    )
+    if hide_token:
+        print(f"Pairing token: in {settings.token_file} (`tiangong token` prints it)", flush=True)
+    else:
+        print(f"Pairing token: {app[TOKEN_KEY]}", flush=True)
+        print(
+            "Paste the token into the extension's options; `tiangong token` prints it again.",
+            flush=True,
+        )
 
     def announce(status: EngineStatus) -> None:
         if status.state == "ready":

@@ -34,10 +34,14 @@ class FrameLimits:
 
 
 def schema_dir() -> Path:
-    """protocol/schema/v1 of this checkout (TIANGONG_SCHEMA_DIR overrides, for installed copies)."""
+    """The copy an installed package carries (setup.py puts protocol/schema/v1 there), else
+    protocol/schema/v1 of this checkout; TIANGONG_SCHEMA_DIR overrides both."""
     override = os.environ.get("TIANGONG_SCHEMA_DIR")
     if override:
         return Path(override)
+    packaged = Path(__file__).resolve().parent / "schema" / "v1"
+    if packaged.is_dir():
+        return packaged
     return Path(__file__).resolve().parents[3] / "protocol" / "schema" / "v1"
 
 

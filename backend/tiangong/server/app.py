@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from tiangong.engine.base import Engine
+from tiangong.origins import RegisteredOrigins, origins_path
 from tiangong.runtime import Runtime, build_runtime
 from tiangong.server import http, openai_api, ws
 from tiangong.server.auth import TOKEN_KEY, host_origin_middleware
@@ -39,10 +40,12 @@ async def start_site(app: web.Application) -> web.AppRunner:
 def create_app(settings: Settings, *, engine: Engine | None = None) -> web.Application:
     """`engine` serves instead of loading the configured one (tests inject a fake here)."""
     runtime = build_runtime(settings, engine=engine)
+    # Firefox add-on origins the native host registered (read again when the file changes).
+    registered = RegisteredOrigins(origins_path(settings.data_dir))
     app = web.Application(
         middlewares=[
             http.http_counter(runtime.metrics),
-            host_origin_middleware(settings.port, settings.origins),
+            host_origin_middleware(settings.port, settings.origins, registered.current),
         ],
         # Only the WebSocket carries pages; plain HTTP bodies stay small.
         client_max_size=1024**2,

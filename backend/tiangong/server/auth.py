@@ -4,7 +4,9 @@ Before any route, WebSocket upgrade included (`host_origin_middleware`):
 - Host must be a loopback name with our port: a page whose DNS name was rebound to 127.0.0.1
   still sends its own name in Host (DNS rebinding, as used against other local AI servers).
 - Origin, when present, must be exactly one of the allowed origins (the pinned extension id
-  and --allow-origin values): no prefix or pattern matching, and `null` is never allowed.
+  and --allow-origin values, plus the Firefox add-on origins the native host registered in
+  the data dir, see `tiangong.origins`): no prefix or pattern matching, and `null` is never
+  allowed.
   Clients that are not browsers send no Origin and still need the pairing token.
 
 Then the pairing token, compared in constant time: in the WebSocket's `hello`
@@ -52,7 +54,11 @@ def forbidden(message: str) -> web.Response:
     )
 
 
-def host_origin_middleware(port: int, origins: frozenset[str]) -> web.middleware:  # type: ignore[valid-type]
+def host_origin_middleware(
+    port: int, origins: frozenset[str], registered: Callable[[], frozenset[str]] | None = None
+) -> web.middleware:  # type: ignore[valid-type]
+    """`registered` gives the origins registered at run time (read when an Origin is not
+    among the fixed ones)."""
     hosts = allowed_hosts(port)
 
     @web.middleware
@@ -62,7 +68,11 @@ def host_origin_middleware(port: int, origins: frozenset[str]) -> web.middleware
             log.warning("refused a request with Host %r", host[:100])
             return forbidden("this service answers only on 127.0.0.1, localhost or [::1]")
         origin = request.headers.get("Origin")
-        if origin is not None and origin not in origins:
+        if (
+            origin is not None
+            and origin not in origins
+            and (registered is None or origin not in registered())
+        ):
             log.warning("refused a request from origin %r", origin[:200])
             return forbidden(
                 f"origin {origin[:200]!r} is not allowed; start the service with "
