@@ -130,6 +130,18 @@ class Engine(ABC):
         Raises `EngineFailedError` when generation breaks; partial text already yielded stands.
         """
 
+    @property
+    def failure(self) -> str | None:
+        """Why the engine cannot serve right now (it refuses new work meanwhile); None
+        while it can. The engine host shows it as state `failed` in status and /health."""
+        return None
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        """How the engine runs (device, dtype, attention, ...), for the engine info the
+        welcome frame carries; the keys are those of the schema's `engine.details`."""
+        return {}
+
     def prefix_cache_stats(self) -> tuple[int, int] | None:
         """(hits, lookups) of the engine's prefix cache since it started; None without one."""
         return None

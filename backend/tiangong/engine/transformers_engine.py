@@ -50,6 +50,7 @@ from tiangong.engine.prefix_cache import PrefixCache
 from tiangong.engine.runner import Runner
 from tiangong.engine.sequence import BACKGROUND, INTERACTIVE, Sequence, TokenSink
 from tiangong.errors import UnsupportedError
+from tiangong.logs import current_request
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,14 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def sliding_window_of(config: Any, cache: Any) -> int | None:
+    """The window of a model whose cache has sliding-window layers; None without them."""
+    if not any(getattr(layer, "is_sliding", False) for layer in cache.layers):
+        return None
+    window = getattr(config.get_text_config(), "sliding_window", None)
+    return int(window) if isinstance(window, int) else 0
+
+
 class TransformersEngine(Engine):
     name = "transformers"
 
@@ -91,6 +100,8 @@ class TransformersEngine(Engine):
         banned_ngram: int = DEFAULT_BANNED_NGRAM,
         max_batch: int = DEFAULT_MAX_BATCH,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        attention_impl: str = "auto",
+        dtype_label: str | None = None,
     ) -> None:
         self._model = model
         self._tokenizer = tokenizer
@@ -105,10 +116,14 @@ class TransformersEngine(Engine):
         self._eos_ids = self._find_eos_ids()
         self._context = self._find_context_tokens()
         self._adds_bos = self._tokenizer_adds_bos()
-        if device == "cpu":
-            attention.install(model)
-        # Batching merges caches; models whose layers cannot grow in place run one at a time.
-        batchable = growable(new_cache(model.config)) is not None
+        self.attention = attention.choose(attention_impl, device)
+        attention.install(model, self.attention)
+        # Batching shares one cache; layers that cannot grow in place (a sliding window
+        # keeps only its last positions) make the engine answer one request at a time.
+        probe = new_cache(model.config)
+        batchable = growable(probe) is not None
+        self.sliding_window = sliding_window_of(model.config, probe)
+        self._dtype_label = dtype_label or str(getattr(model, "dtype", "")).removeprefix("torch.")
         self._arrivals = itertools.count()
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
         self._runner = Runner(
@@ -119,6 +134,22 @@ class TransformersEngine(Engine):
             max_batch=max_batch if batchable else 1,
             prefill_chunk=lambda: self.prefill_chunk_tokens,
             prefix_cache=self.prefix_cache,
+            attention_name=self.attention,
+        )
+        why_alone = ""
+        if not batchable:
+            why_alone = (
+                f" (sliding-window attention over {self.sliding_window} positions: its cache"
+                " cannot be shared, so requests run one at a time)"
+                if self.sliding_window is not None
+                else " (its cache layers cannot be shared: requests run one at a time)"
+            )
+        log.info(
+            "generation on %s: attention %s, up to %d requests at once%s",
+            device,
+            attention.describe(self.attention),
+            self._runner.max_batch,
+            why_alone,
         )
 
     @classmethod
@@ -133,6 +164,7 @@ class TransformersEngine(Engine):
         prefill_chunk_tokens: int | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        attention_impl: str = "auto",
     ) -> TransformersEngine:
         """Load a model (blocking): None = embedded, a folder, a .gguf file or a hub id."""
         source = resolve_model_spec(model)
@@ -169,6 +201,8 @@ class TransformersEngine(Engine):
             prefill_chunk_tokens=prefill_chunk_tokens,
             max_batch=max_batch,
             prefix_cache_bytes=prefix_cache_bytes,
+            attention_impl=attention_impl,
+            dtype_label="int8" if int8 else None,
         )
 
     # -- what the engine is ---------------------------------------------------------------
@@ -184,6 +218,22 @@ class TransformersEngine(Engine):
     @property
     def context_tokens(self) -> int:
         return self._context
+
+    @property
+    def failure(self) -> str | None:
+        return self._runner.failure
+
+    @property
+    def details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "device": self.device,
+            "dtype": self._dtype_label,
+            "attention": attention.describe(self.attention),
+            "max_batch": self._runner.max_batch,
+        }
+        if self.sliding_window:
+            out["sliding_window"] = self.sliding_window
+        return out
 
     @property
     def tokenizer(self) -> Any:
@@ -337,6 +387,7 @@ class TransformersEngine(Engine):
             stopped=lambda: cancel.cancelled or abandoned.is_set(),
             deliver=deliver,
             arrival=next(self._arrivals),
+            request_id=current_request(),
         )
         holder.append(seq)
         return seq
