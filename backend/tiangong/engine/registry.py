@@ -142,6 +142,10 @@ class EngineHost:
                 "context_tokens": engine.context_tokens,
                 "state": "ready",
             }
+            if engine.details:
+                out["details"] = dict(engine.details)
+            if engine.failure is not None:
+                out["state"], out["failure"] = "failed", engine.failure
         if self.fallback_reason:
             out["fallback_reason"] = self.fallback_reason
         return out
