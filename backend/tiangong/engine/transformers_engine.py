@@ -47,6 +47,7 @@ from tiangong.engine.models import (
     resolve_model_spec,
 )
 from tiangong.engine.prefix_cache import PrefixCache
+from tiangong.engine.quantize import quantize_weights
 from tiangong.engine.runner import Runner
 from tiangong.engine.sequence import BACKGROUND, INTERACTIVE, Sequence, TokenSink
 from tiangong.errors import UnsupportedError
@@ -65,6 +66,8 @@ GPU_PREFILL_CHUNK = 1024
 DEFAULT_MAX_BATCH = 8
 # Memory kept for page prefixes (key/value states), least recently used evicted first.
 DEFAULT_PREFIX_CACHE_BYTES = 1 << 30
+# `dtype` values that quantize the linear layers' weights (CPU only; opt-in).
+WEIGHT_ONLY = {"int8-weights": 8, "int4-weights": 4}
 # End-of-turn markers of common chat templates, honoured when the tokenizer has them.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
@@ -172,9 +175,11 @@ class TransformersEngine(Engine):
         if dtype == "auto" and chosen_device == "cpu" and cpu_has_bf16():
             dtype = "bfloat16"  # native bf16 dot products: prefill 3-5x faster, half the bytes
         int8 = dtype == "int8"
-        if int8 and chosen_device != "cpu":
-            raise UnsupportedError("dtype int8 (weight-only quantization) runs on the CPU only")
-        torch_dtype = pick_dtype("float32" if int8 else dtype, chosen_device)
+        # Opt-in weight-only kernels (engine/quantize.py); their figures: docs/performance.md.
+        weight_bits = WEIGHT_ONLY.get(dtype)
+        if (int8 or weight_bits) and chosen_device != "cpu":
+            raise UnsupportedError(f"dtype {dtype} (quantized weights) runs on the CPU only")
+        torch_dtype = pick_dtype("float32" if int8 or weight_bits else dtype, chosen_device)
         if chosen_device == "cpu":
             configure_cpu_threads()
         folder = model_folder(source, Path(data_dir), progress)
@@ -184,11 +189,13 @@ class TransformersEngine(Engine):
         weights, tokenizer = load_model_and_tokenizer(folder, chosen_device, torch_dtype)
         if int8:
             weights = quantize_int8(weights)
+        elif weight_bits:
+            weights = quantize_weights(weights, weight_bits)
         log.info(
             "loaded %s on %s (%s) in %.1f s",
             source.label,
             chosen_device,
-            "int8 linear layers" if int8 else str(torch_dtype).removeprefix("torch."),
+            dtype if int8 or weight_bits else str(torch_dtype).removeprefix("torch."),
             time.perf_counter() - started,
         )
         if progress is not None:
@@ -202,7 +209,7 @@ class TransformersEngine(Engine):
             max_batch=max_batch,
             prefix_cache_bytes=prefix_cache_bytes,
             attention_impl=attention_impl,
-            dtype_label="int8" if int8 else None,
+            dtype_label=dtype if int8 or weight_bits else None,
         )
 
     # -- what the engine is ---------------------------------------------------------------
