@@ -9,7 +9,8 @@ int4-weights (engine/quantize.py: weight-only kernels, fp32 activations). Each r
 every variant once on the same ~500-token summary (64 forced new tokens, through
 `engine.stream`), so a busy machine slows them alike; ratios are to fp32. Then each
 variant's greedy answers to a few pages (128 tokens, the engine's default settings) are
-compared with fp32's, token for token. Prints figures and the load average; asserts nothing.
+compared with fp32's, token for token (`--pages`, `--new-tokens`; `--no-speed` for that
+alone). Prints figures and the load average; asserts nothing.
 """
 
 from __future__ import annotations
@@ -92,14 +93,14 @@ async def speed(engines: dict[str, TransformersEngine], reps: int) -> None:
         )
 
 
-async def agreement(engines: dict[str, TransformersEngine], pages: int) -> None:
+async def agreement(engines: dict[str, TransformersEngine], pages: int, new_tokens: int) -> None:
     if "fp32" not in engines:
         return
     first = engines["fp32"]
     jobs = []
     for i in range(pages):
-        job = summary_job(page_of(first, 400, offset=23 * i), 128)
-        jobs.append(Job(job.task, job.messages, GenerationParams(128)))
+        job = summary_job(page_of(first, 400, offset=23 * i), new_tokens)
+        jobs.append(Job(job.task, job.messages, GenerationParams(new_tokens)))
     answers: dict[str, list[list[int]]] = {}
     for name, engine in engines.items():
         answers[name] = []
@@ -153,6 +154,10 @@ def profile(folder: Path, steps: int = 40) -> None:
         for _ in range(5):
             step()
         started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        plain = (time.perf_counter() - started) / steps
+        started = time.perf_counter()
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(steps):
                 step()
@@ -160,8 +165,9 @@ def profile(folder: Path, steps: int = 40) -> None:
     events = prof.key_averages()
     total_self = sum(e.self_cpu_time_total for e in events) / steps / 1000
     say(
-        f"profile: {steps} decode steps at ~{position} positions: {wall * 1000:.1f} ms a step "
-        f"under the profiler; operators' own time {total_self:.1f} ms a step; ops a step "
+        f"profile: {steps} decode steps at ~{position} positions: {plain * 1000:.1f} ms a step "
+        f"({wall * 1000:.1f} ms under the profiler); operators' own time {total_self:.1f} ms "
+        "a step; ops a step "
         f"{sum(e.count for e in events) / steps:.0f}; load {load_average()}"
     )
     rows: list[Any] = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]
@@ -179,6 +185,8 @@ async def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--pages", type=int, default=4, help="pages for the agreement check")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-speed", action="store_true", help="only the agreement check")
+    parser.add_argument("--new-tokens", type=int, default=128, help="agreement answer length")
     parser.add_argument("--data-dir", default=str(ROOT / ".test-cache" / "embedded-data"))
     args = parser.parse_args()
     threads = configure_cpu_threads()
@@ -189,8 +197,9 @@ async def main() -> None:
         profile(folder)
         return
     engines = {name: load_variant(folder, name) for name in args.variants}
-    await speed(engines, args.reps)
-    await agreement(engines, args.pages)
+    if not args.no_speed:
+        await speed(engines, args.reps)
+    await agreement(engines, args.pages, args.new_tokens)
     for engine in engines.values():
         await engine.aclose()
 
