@@ -6,9 +6,11 @@
     python bench/speed.py --model /path/to/folder --device cuda --dtype bfloat16
 
 Sections: peer (llama.cpp on the same GGUF, skipped when llama_cpp is not installed),
-followup (prefix-cache TTFT), concurrent (8 requests vs one after another), websocket
-(streaming through the server vs the engine alone), cancel, long (map-reduce summaries of
-5k/20k/50k-token pages), memory (peak RSS with 8 requests in flight). Prints figures; it
+ttft (first token on a ~4k-token page, cold), streams (tok/s per stream with 1, 8 and 32
+requests at once), followup (prefix-cache TTFT), concurrent (8 requests vs one after
+another), websocket (streaming through the server vs the engine alone), cancel, long
+(map-reduce summaries of 5k/20k/50k-token pages), memory (peak RSS with 8 requests in
+flight; GPU memory too on CUDA). Prints figures; it
 asserts nothing about time.
 """
 
@@ -44,7 +46,17 @@ from tiangong.engine.transformers_engine import TransformersEngine  # noqa: E402
 from tiangong.pipeline.prompts import PriorTurn, ask_messages, summary_messages  # noqa: E402
 from tiangong.protocol.messages import SummarizeOptions  # noqa: E402
 
-ALL = ("peer", "followup", "concurrent", "websocket", "cancel", "long", "memory")
+ALL = (
+    "peer",
+    "ttft",
+    "streams",
+    "followup",
+    "concurrent",
+    "websocket",
+    "cancel",
+    "long",
+    "memory",
+)
 
 
 def say(line: str) -> None:
@@ -132,6 +144,42 @@ async def peer(engine: TransformersEngine, gguf: Path | None, reps: int) -> None
             f"peer: {len(prompt)}-token prompt + 128 new tokens: tiangong {a:.2f} s, "
             f"llama.cpp {b:.2f} s -> tiangong/llama.cpp {a / b:.2f} "
             f"({'met' if a <= b else 'NOT met'}: at least as fast)"
+        )
+
+
+async def ttft(engine: TransformersEngine, reps: int) -> None:
+    size = min(4000, engine.context_tokens - 600)
+    job = summary_job(page_of(engine, size), 8)
+    tokens = engine.count_prompt_tokens(job.messages)
+    firsts: list[float] = []
+    for _ in range(reps):
+        engine.prefix_cache.clear()
+        firsts.append((await run(engine, job))[0])
+    say(
+        f"ttft: {tokens}-token prompt, cold: first token after {median(firsts) * 1000:.0f} ms "
+        f"(prefill {tokens / median(firsts):.0f} tok/s; chunk {engine.prefill_chunk_tokens})"
+    )
+
+
+async def streams(engine: TransformersEngine, counts: list[int], new_tokens: int = 64) -> None:
+    for n in counts:
+        jobs = [summary_job(page_of(engine, 300, offset=11 * i), new_tokens) for i in range(n)]
+        engine.prefix_cache.clear()
+        await run(engine, jobs[0])  # warm
+        engine.prefix_cache.clear()
+        engine._runner.widest_batch = 0
+        started = time.perf_counter()
+        results = await asyncio.gather(*(run(engine, job) for job in jobs))
+        took = time.perf_counter() - started
+        # Per stream: its answer's tokens over the time from its first token to its last.
+        per_stream = [
+            (finish.completion_tokens - 1) / max(total - first, 1e-9)
+            for first, total, _, finish in results
+        ]
+        say(
+            f"streams: {n} at once x {new_tokens} tokens: {median(per_stream):.1f} tok/s per "
+            f"stream (median), {n * new_tokens / took:.1f} tok/s in all, widest batch "
+            f"{engine._runner.widest_batch} (max_batch {engine.max_concurrency})"
         )
 
 
@@ -318,10 +366,18 @@ async def long_pages(engine: TransformersEngine, sizes: list[int]) -> None:
 
 
 async def memory(engine: TransformersEngine) -> None:
+    import torch
+
+    cuda = engine.device == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     jobs = [summary_job(page_of(engine, 400, offset=9 * i), 64) for i in range(8)]
     await asyncio.gather(*(run(engine, job) for job in jobs))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    say(f"memory: peak RSS of this process with 8 requests in flight: {peak:.0f} MiB")
+    gpu = ""
+    if cuda:
+        gpu = f"; GPU peak allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+    say(f"memory: peak RSS of this process with 8 requests in flight: {peak:.0f} MiB{gpu}")
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -338,9 +394,17 @@ def load(args: argparse.Namespace) -> tuple[TransformersEngine, Path | None]:
         spec = args.model
     data = Path(args.data_dir)
     started = time.perf_counter()
-    engine = TransformersEngine.load(spec, data_dir=data, device=args.device, dtype=args.dtype)
+    engine = TransformersEngine.load(
+        spec,
+        data_dir=data,
+        device=args.device,
+        dtype=args.dtype,
+        max_batch=args.max_batch,
+        attention_impl=args.attention,
+    )
     say(
         f"model: {engine.model} ({engine._model.dtype}, {engine.device}, "
+        f"attention {engine.details['attention']}, max_batch {engine.max_concurrency}, "
         f"{sum(p.numel() for p in engine._model.parameters()) / 1e6:.1f}M parameters), "
         f"loaded in {time.perf_counter() - started:.1f} s; threads "
         f"{__import__('torch').get_num_threads()}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
@@ -355,6 +419,9 @@ async def main() -> None:
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--only", nargs="*", choices=ALL, default=list(ALL))
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--max-batch", type=int, default=8, help="requests decoded together")
+    parser.add_argument("--attention", default="auto", help="auto | grouped | sdpa | eager")
+    parser.add_argument("--streams", default="1,8,32", help="concurrency levels of 'streams'")
     parser.add_argument("--long-sizes", default="5000,20000,50000")
     parser.add_argument(
         "--data-dir", default=str(ROOT / ".test-cache" / "embedded-data"), help="converted models"
@@ -363,6 +430,8 @@ async def main() -> None:
     engine, gguf = load(args)
     sections: dict[str, Callable[[], Any]] = {
         "peer": lambda: peer(engine, gguf, args.reps),
+        "ttft": lambda: ttft(engine, args.reps),
+        "streams": lambda: streams(engine, [int(n) for n in args.streams.split(",")]),
         "followup": lambda: followup(engine, args.reps),
         "concurrent": lambda: concurrent(engine, args.reps),
         "cancel": lambda: cancel(engine, args.reps),
@@ -371,7 +440,17 @@ async def main() -> None:
         "websocket": lambda: websocket(engine, args.reps),
         "long": lambda: long_pages(engine, [int(s) for s in args.long_sizes.split(",")]),
     }
-    order = ["memory", "peer", "followup", "concurrent", "cancel", "websocket", "long"]
+    order = [
+        "memory",
+        "peer",
+        "ttft",
+        "streams",
+        "followup",
+        "concurrent",
+        "cancel",
+        "websocket",
+        "long",
+    ]
     chosen = [name for name in order if name in args.only]
     for name in chosen:
         if name == "long" and "websocket" in chosen:

@@ -1,10 +1,21 @@
-"""Attention for the decode loop: SDPA for prompt chunks, a lean kernel for decode steps.
+"""Attention for the decode loop, chosen explicitly per device, and the mask each one takes.
+
+`grouped` (the default on the CPU and on CUDA): SDPA for prompt chunks, a lean kernel for
+decode steps.
 
 On the CPU, PyTorch's flash SDPA kernel is slow for a single query row (measured: 0.45 ms a
 layer for one token against 500 cached ones, a quarter of a SmolLM2 decode step), and
 transformers' eager path first copies the grouped keys and values once per query head. The
 decode path here keeps grouped-query attention grouped: the query heads that share a key
 head are stacked as rows of one matrix product. Prompt chunks (many queries) use SDPA.
+On a GPU the same kernel reads each cached key once, where transformers' SDPA path with a
+padding mask first repeats the keys and values for every query head (the fused kernels
+take no mask together with grouped heads) and then falls back to PyTorch's math kernel.
+
+`sdpa` and `eager` are transformers' own implementations, selectable for comparison; the
+batch's padding mask is built in the form each takes (`decode_mask`): boolean for SDPA and
+the grouped kernel, additive (0 / the dtype's minimum) for eager, which adds whatever mask
+it gets to the scores. Flash-attention-2 is never chosen: it takes no 4D mask.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
 ATTENTION_NAME = "tiangong"
+# What `--attention` may name; auto is grouped everywhere.
+CHOICES = ("auto", "grouped", "sdpa", "eager")
 # Up to this many query positions take the grouped matrix-product path.
 SMALL_QUERY = 4
 
@@ -62,8 +75,34 @@ def grouped_attention(
     return out, None
 
 
-def install(model: Any) -> None:
-    """Make `model` use `grouped_attention` (masks are built as for SDPA)."""
-    AttentionInterface.register(ATTENTION_NAME, grouped_attention)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, sdpa_mask)
-    model.set_attn_implementation(ATTENTION_NAME)
+def choose(requested: str, device: str) -> str:
+    """The implementation to run: `requested`, or for auto the one measured best here."""
+    if requested not in CHOICES:
+        raise ValueError(f"attention must be one of {', '.join(CHOICES)}, not {requested!r}")
+    return "grouped" if requested == "auto" else requested
+
+
+def describe(name: str) -> str:
+    """How the engine info and the log name an implementation."""
+    if name == "grouped":
+        return "grouped (decode steps), sdpa (prompt chunks)"
+    return name
+
+
+def install(model: Any, name: str) -> None:
+    """Make `model` run attention `name` (see `choose`)."""
+    if name == "grouped":
+        AttentionInterface.register(ATTENTION_NAME, grouped_attention)
+        ALL_MASK_ATTENTION_FUNCTIONS.register(ATTENTION_NAME, sdpa_mask)
+        model.set_attn_implementation(ATTENTION_NAME)
+    else:
+        model.set_attn_implementation(name)
+
+
+def decode_mask(valid: torch.Tensor, name: str, dtype: torch.dtype) -> torch.Tensor:
+    """valid [rows, positions] (False: padding) → the 4D mask attention `name` takes."""
+    mask = valid[:, None, None, :]
+    if name == "eager":
+        additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+        return additive.masked_fill(~mask, torch.finfo(dtype).min)
+    return mask

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from enum import IntEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 # `chat`: messages a client of the OpenAI-compatible API wrote itself (no page task).
 TaskKind = Literal["summarize", "ask", "rewrite", "chat"]
@@ -153,6 +153,18 @@ class Engine(ABC):
 
         Raises `EngineFailedError` when generation breaks; partial text already yielded stands.
         """
+
+    @property
+    def failure(self) -> str | None:
+        """Why the engine cannot serve right now (it refuses new work meanwhile); None
+        while it can. The engine host shows it as state `failed` in status and /health."""
+        return None
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        """How the engine runs (device, dtype, attention, ...), for the engine info the
+        welcome frame carries; the keys are those of the schema's `engine.details`."""
+        return {}
 
     def prefix_cache_stats(self) -> tuple[int, int] | None:
         """(hits, lookups) of the engine's prefix cache since it started; None without one."""

@@ -16,113 +16,51 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 
-from tiangong.engine.kv import (
-    growable,
-    load_snapshot,
-    merge_rows,
-    new_cache,
-    reserve,
-    select_rows,
-    snapshot,
-)
+from tiangong.engine import attention
+from tiangong.engine.base import FinishReason
+from tiangong.engine.batch import Batch
+from tiangong.engine.kv import load_snapshot, new_cache, reserve, snapshot
 from tiangong.engine.prefix_cache import MIN_PREFIX_TOKENS, PrefixCache, PrefixEntry, prefix_key
 from tiangong.engine.sequence import Sequence
 from tiangong.errors import EngineFailedError, TiangongError, TooLargeError
 
 log = logging.getLogger(__name__)
 
+# This many failed turns in a row, with no model call succeeding in between, and the loop
+# stops, fails everything it holds and restarts once a one-token check passes again.
+BROKEN_AFTER = 3
+# Seconds between checks while the loop is stopped (doubling up to the last).
+RESTART_DELAYS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
-def engine_error(exc: BaseException, device: str) -> BaseException:
+
+def what_failed(exc: BaseException) -> str:
+    """What went wrong, in words for a user: no internals."""
+    if isinstance(exc, TiangongError):
+        return exc.message
+    if isinstance(exc, torch.OutOfMemoryError):
+        return "the model ran out of memory while generating; try a shorter page or a smaller model"
+    name = type(exc).__name__
+    return f"the model failed while generating ({name}); the server log has the details"
+
+
+def engine_error(exc: BaseException) -> TiangongError:
     """What a failure inside generation becomes for the caller."""
     if isinstance(exc, TiangongError):
         return exc
-    if isinstance(exc, torch.OutOfMemoryError):
-        if device == "cuda":
-            torch.cuda.empty_cache()
-        log.warning("out of memory while generating: %s", exc)
-        return EngineFailedError(
-            "the model ran out of memory while generating; try a shorter page or a smaller model"
-        )
-    log.error("generation failed", exc_info=exc)
-    return EngineFailedError(
-        f"the model failed while generating ({type(exc).__name__}); the server log has the details"
-    )
+    return EngineFailedError(what_failed(exc))
 
 
-class Batch:
-    """The requests decoding together and their shared, left-padded cache."""
+def request_ids(seqs: Iterable[Sequence]) -> str:
+    return ", ".join(s.request_id or "?" for s in seqs) or "none"
 
-    def __init__(self) -> None:
-        self.rows: list[Sequence] = []
-        self.cache: Any = None
-        # [rows, positions]: True where a row has a real token (False: left padding).
-        self.valid: torch.Tensor | None = None
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def spare(self) -> int:
-        return max((s.max_new - len(s.generated) for s in self.rows), default=0) + 1
-
-    def add(self, seq: Sequence) -> None:
-        assert seq.cache is not None
-        if not self.rows:
-            self.cache, seq.cache = seq.cache, None
-            self.valid = None
-            self.rows = [seq]
-            return
-        ours, theirs = growable(self.cache), growable(seq.cache)
-        assert ours is not None and theirs is not None
-        old_len, new_len = ours[0].get_seq_length(), theirs[0].get_seq_length()
-        self.rows.append(seq)
-        pad_old, pad_new = merge_rows(ours, theirs, self.spare())
-        seq.cache = None
-        valid_old = (
-            self.valid
-            if self.valid is not None
-            else torch.ones(len(self.rows) - 1, old_len, dtype=torch.bool)
-        )
-        valid_old = torch.nn.functional.pad(valid_old, (pad_old, 0), value=False)
-        valid_new = torch.ones(1, new_len, dtype=torch.bool)
-        valid_new = torch.nn.functional.pad(valid_new, (pad_new, 0), value=False)
-        self.valid = torch.cat([valid_old, valid_new])
-
-    def keep(self, keep: list[int]) -> None:
-        """Drop every row not in `keep`, and leading positions only padding remains in."""
-        self.rows = [self.rows[i] for i in keep]
-        if not self.rows:
-            self.cache, self.valid = None, None
-            return
-        layers = growable(self.cache)
-        assert layers is not None
-        index = torch.tensor(keep, dtype=torch.long)
-        drop_front = 0
-        valid = None
-        if self.valid is not None:
-            valid = self.valid[index]
-            real = valid.any(dim=0).nonzero()
-            drop_front = int(real[0].item()) if len(real) else 0
-            valid = valid[:, drop_front:]
-            if bool(valid.all()):
-                valid = None
-        select_rows(layers, index, drop_front, self.spare())
-        self.valid = valid
-
-    def step_inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        ids = torch.tensor([[s.generated[-1]] for s in self.rows], dtype=torch.long)
-        positions = torch.tensor([[s.position] for s in self.rows], dtype=torch.long)
-        mask = None
-        if self.valid is not None:
-            self.valid = torch.cat(
-                [self.valid, torch.ones(len(self.rows), 1, dtype=torch.bool)], dim=1
-            )
-            mask = self.valid[:, None, None, :]
-        return ids, positions, mask
+class LoopBrokenError(Exception):
+    """The loop cannot go on as it is: every request it holds fails and it restarts."""
 
 
 class Runner:
@@ -136,11 +74,13 @@ class Runner:
         max_batch: int,
         prefill_chunk: Callable[[], int],
         prefix_cache: PrefixCache,
+        attention_name: str = "grouped",
     ) -> None:
         self._model = model
         self._eos_ids = eos_ids
         self._context = context_tokens
         self._device = device
+        self._attention = attention_name
         self.max_batch = max_batch
         self._prefill_chunk = prefill_chunk
         self.prefix_cache = prefix_cache
@@ -150,8 +90,13 @@ class Runner:
         self._prefilling: Sequence | None = None
         self._batch = Batch()
         self._closed = False
+        # Why the loop cannot serve right now (None while it can); read by the engine host.
+        self.failure: str | None = None
+        self._model_failures_in_a_row = 0
         # Largest number of requests decoded in one step so far (for tests and benchmarks).
         self.widest_batch = 0
+        # Times the loop stopped and restarted (for tests and the log).
+        self.restarts = 0
         self._thread = threading.Thread(target=self._run, name="tiangong-generate", daemon=True)
         self._thread.start()
 
@@ -161,6 +106,10 @@ class Runner:
         with self._cond:
             if self._closed:
                 raise EngineFailedError("the engine is shut down")
+            if self.failure is not None:
+                raise EngineFailedError(f"the model cannot answer right now: {self.failure}")
+            if not self._thread.is_alive():
+                raise EngineFailedError("the generation thread has stopped; restart the service")
             self._inbox.append(seq)
             self._cond.notify()
 
@@ -173,12 +122,144 @@ class Runner:
             self._closed = True
             self._cond.notify()
 
-    # -- the generation thread ----------------------------------------------------------
+    # -- the generation thread: supervision ---------------------------------------------
 
     def _run(self) -> None:
-        with torch.inference_mode():
-            while self._next_turn():
-                pass
+        try:
+            with torch.inference_mode():
+                while not self._closed:
+                    try:
+                        while self._next_turn():
+                            pass
+                    except BaseException as exc:  # the loop itself cannot go on
+                        self._stop_serving(exc)
+                        self._restart()
+        except BaseException as exc:  # nothing above raises; should it, the host is told
+            self.failure = "the generation thread stopped; restart the service"
+            log.critical("the generation thread stopped", exc_info=exc)
+            self._fail_all(EngineFailedError(self.failure))
+
+    def _take_all(self) -> list[Sequence]:
+        with self._cond:
+            everyone = [*self._inbox, *self._waiting, *self._batch.rows]
+            if self._prefilling is not None:
+                everyone.append(self._prefilling)
+            self._inbox, self._waiting, self._prefilling = [], [], None
+            self._batch = Batch()
+        return everyone
+
+    def _fail_all(self, error: BaseException) -> list[Sequence]:
+        everyone = self._take_all()
+        for seq in everyone:
+            self._safely(seq.fail, error)
+        return everyone
+
+    def _stop_serving(self, exc: BaseException) -> None:
+        reason = str(exc) if isinstance(exc, LoopBrokenError) else what_failed(exc)
+        self.failure = reason
+        failed = self._fail_all(EngineFailedError(f"the model stopped: {reason}; it is restarting"))
+        self.prefix_cache.clear()  # whatever memory it held may be what ran out
+        self._release_memory()
+        log.error(
+            "generation loop stopped: %s; failed requests: %s; restarting once the model answers",
+            reason,
+            request_ids(failed),
+            exc_info=None if isinstance(exc, LoopBrokenError) else exc,
+        )
+
+    def _restart(self) -> None:
+        """Check the model with one token, with pauses, until it answers (or the engine closes)."""
+        for attempt in range(1_000_000):
+            delay = RESTART_DELAYS[min(attempt, len(RESTART_DELAYS) - 1)]
+            with self._cond:
+                if self._closed:
+                    return
+                self._cond.wait(delay)
+                if self._closed:
+                    return
+            try:
+                self._check_model()
+            except BaseException as exc:
+                log.warning("the model still fails (%s); checking again", what_failed(exc))
+                continue
+            with self._cond:
+                self.failure = None
+                self._model_failures_in_a_row = 0
+                self.restarts += 1
+            log.info("generation loop restarted: the model answers again")
+            return
+
+    def _check_model(self) -> None:
+        token = min(self._eos_ids) if self._eos_ids else 0
+        ids = torch.tensor([[token]], dtype=torch.long, device=self._model.device)
+        out = self._model(input_ids=ids, use_cache=False, logits_to_keep=1)
+        if not bool(torch.isfinite(out.logits).all()):
+            raise EngineFailedError("the model computes non-finite scores")
+
+    # -- failures of single requests ----------------------------------------------------
+
+    @staticmethod
+    def _safely(action: Callable[..., None], *args: Any) -> None:
+        """Deliver to a request without letting its delivery break the loop."""
+        try:
+            action(*args)
+        except Exception:
+            log.exception("could not deliver to a request")
+
+    def _release_memory(self) -> None:
+        if self._device == "cuda":
+            try:
+                torch.cuda.empty_cache()
+            except Exception:
+                log.exception("could not release CUDA memory")
+
+    def _fail(
+        self, where: str, seqs: list[Sequence], exc: BaseException, *, model_call: bool = False
+    ) -> None:
+        """End exactly `seqs` with the error `exc` becomes (their caches go with them);
+        log once. Raises LoopBrokenError when model calls keep failing."""
+        error = engine_error(exc)
+        for seq in seqs:
+            seq.cache = None
+            self._safely(seq.fail, error)
+        if isinstance(exc, TiangongError):
+            return  # a request the model cannot take (too long): the caller is told why
+        if isinstance(exc, torch.OutOfMemoryError):
+            self._release_memory()
+            log.warning("out of memory in %s; failed requests: %s", where, request_ids(seqs))
+        else:
+            log.error(
+                "generation failed in %s; failed requests: %s",
+                where,
+                request_ids(seqs),
+                exc_info=exc,
+            )
+        if model_call:
+            self._model_failures_in_a_row += 1
+            if self._model_failures_in_a_row >= BROKEN_AFTER:
+                raise LoopBrokenError(
+                    f"the model failed {self._model_failures_in_a_row} times in a row "
+                    f"({what_failed(exc)})"
+                )
+
+    def _finish(self, seq: Sequence, reason: FinishReason | None = None) -> None:
+        try:
+            seq.finish(reason or seq.finish_reason())
+        except BaseException as exc:
+            self._fail("finishing a request", [seq], exc)
+
+    def _leave(self, leaving: list[int]) -> None:
+        """Rows at `leaving` (already ended) leave the batch; a failure fails all rows."""
+        if not leaving:
+            return
+        rows = list(self._batch.rows)
+        try:
+            self._batch.remove(leaving)
+        except BaseException as exc:
+            self._batch = Batch()
+            self._fail("rearranging the batch cache", [s for s in rows if not s.done], exc)
+
+    # -- the generation thread: one turn ------------------------------------------------
 
     def _has_work(self) -> bool:
         return bool(self._inbox or self._waiting or self._batch.rows or self._prefilling)
@@ -195,37 +276,26 @@ class Runner:
         self._drop_stopped()
         self._pick_prefill()
         if self._prefilling is not None:
-            seq = self._prefilling
-            try:
-                self._prefill_chunk_of(seq)
-            except BaseException as exc:
-                self._prefilling = None
-                seq.fail(engine_error(exc, self._device))
+            self._prefill_turn(self._prefilling)
         if self._batch.rows:
             self._decode_step()
         return True
 
     def _abandon_all(self) -> None:
-        everyone = [*self._inbox, *self._waiting, *self._batch.rows]
-        if self._prefilling is not None:
-            everyone.append(self._prefilling)
-        for seq in everyone:
-            seq.finish("cancelled")
-        self._inbox, self._waiting, self._prefilling = [], [], None
-        self._batch = Batch()
+        for seq in self._take_all():
+            self._safely(seq.finish, "cancelled")
 
     def _drop_stopped(self) -> None:
         for seq in [s for s in self._waiting if s.stopped()]:
             self._waiting.remove(seq)
-            seq.cancel_before_start()
+            self._safely(seq.cancel_before_start)
         if self._prefilling is not None and self._prefilling.stopped():
-            self._prefilling.finish("cancelled")
-            self._prefilling = None
+            seq, self._prefilling = self._prefilling, None
+            self._finish(seq, "cancelled")
         stopped = [i for i, s in enumerate(self._batch.rows) if s.stopped()]
-        if stopped:
-            for i in stopped:
-                self._batch.rows[i].finish("cancelled")
-            self._batch.keep([i for i in range(len(self._batch)) if i not in stopped])
+        for i in stopped:
+            self._finish(self._batch.rows[i], "cancelled")
+        self._leave(stopped)
 
     def _pick_prefill(self) -> None:
         """The most urgent waiting request prefills next; a more urgent one pre-empts."""
@@ -262,7 +332,33 @@ class Runner:
             else:
                 seq.prefix_key = key  # stored once the prefix is filled
 
-    def _prefill_chunk_of(self, seq: Sequence) -> None:
+    def _prefill_turn(self, seq: Sequence) -> None:
+        try:
+            scores = self._prefill_chunk_of(seq)
+        except BaseException as exc:
+            self._prefilling = None
+            self._fail("prefill", [seq], exc, model_call=True)
+            return
+        self._model_failures_in_a_row = 0
+        if scores is None:
+            return  # more chunks to go
+        self._prefilling = None
+        try:
+            going = seq.accept(seq.choose(scores, self._eos_ids))
+        except BaseException as exc:
+            self._fail("choosing a token", [seq], exc)
+            return
+        if not going:
+            self._finish(seq)
+            return
+        try:
+            # (A cache that cannot grow in place only ever meets an empty batch: max_batch 1.)
+            self._batch.add(seq)
+        except BaseException as exc:
+            self._fail("joining the batch", [seq], exc)
+
+    def _prefill_chunk_of(self, seq: Sequence) -> torch.Tensor | None:
+        """Run the next prompt chunk; the last position's scores once the prompt is in."""
         if not seq.started:
             self._start(seq)
         assert seq.cache is not None
@@ -281,45 +377,42 @@ class Runner:
             self.prefix_cache.put(seq.prefix_key, entry)
             seq.prefix_key = None
         if seq.filled < len(seq.prompt):
-            return
-        self._prefilling = None
-        token = seq.choose(out.logits[:, -1].cpu(), self._eos_ids)
-        if not seq.accept(token):
-            seq.finish(seq.finish_reason())
-        else:
-            # (A cache that cannot be merged only ever meets an empty batch: max_batch 1.)
-            self._batch.add(seq)
+            return None
+        scores: torch.Tensor = out.logits[:, -1].cpu()
+        return scores
 
     def _decode_step(self) -> None:
         batch = self._batch
-        self.widest_batch = max(self.widest_batch, len(batch))
-        ids, positions, mask = batch.step_inputs()
+        rows = list(batch.rows)
+        self.widest_batch = max(self.widest_batch, len(rows))
         device = self._model.device
         try:
+            ids, positions, valid = batch.step_inputs()
+            mask = None
+            if valid is not None:
+                mask = attention.decode_mask(valid.to(device), self._attention, self._model.dtype)
             out = self._model(
                 input_ids=ids.to(device),
                 position_ids=positions.to(device),
-                attention_mask=None if mask is None else mask.to(device),
+                attention_mask=mask,
                 cache=batch.cache,
                 use_cache=True,
             )
             scores = out.logits[:, -1].cpu()
         except BaseException as exc:
-            error = engine_error(exc, self._device)
-            for seq in batch.rows:
-                seq.fail(error)
             self._batch = Batch()
+            self._fail("a decode step", rows, exc, model_call=True)
             return
-        keep: list[int] = []
-        for i, seq in enumerate(batch.rows):
+        self._model_failures_in_a_row = 0
+        leaving: list[int] = []
+        for i, seq in enumerate(rows):
             try:
-                token = seq.choose(scores[i : i + 1], self._eos_ids)
+                going = seq.accept(seq.choose(scores[i : i + 1], self._eos_ids))
             except BaseException as exc:
-                seq.fail(engine_error(exc, self._device))
+                self._fail("choosing a token", [seq], exc)
+                leaving.append(i)
                 continue
-            if seq.accept(token):
-                keep.append(i)
-            else:
-                seq.finish(seq.finish_reason())
-        if len(keep) < len(batch):
-            batch.keep(keep)
+            if not going:
+                self._finish(seq)
+                leaving.append(i)
+        self._leave(leaving)

@@ -61,6 +61,8 @@ class Sequence:
     stopped: Callable[[], bool]
     deliver: Deliver
     arrival: int
+    # The request's id, for the log lines the generation thread writes about it.
+    request_id: str | None = None
     # Filled in by the generation thread.
     prompt: list[int] = field(default_factory=list)
     prefix_length: int = 0
@@ -69,6 +71,7 @@ class Sequence:
     cache: DynamicCache | None = None
     filled: int = 0
     generated: list[int] = field(default_factory=list)
+    # True once the request's last item (a Finish or an error) was delivered.
     done: bool = False
 
     @property
@@ -115,11 +118,12 @@ class Sequence:
         """Flush the held-back text, deliver the Finish and drop the cache."""
         if self.done:
             return
-        self.done = True
         self.cache = None
+        # Should the flush raise, `done` stays False and `fail` still ends the request.
         tail = self.sink.flush(cut_short=reason in ("length", "cancelled"))
         if tail:
             self.deliver(Delta(tail))
+        self.done = True
         self.deliver(Finish(reason, len(self.prompt), len(self.generated)))
 
     def cancel_before_start(self) -> None:
@@ -127,6 +131,7 @@ class Sequence:
         self.deliver(Finish("cancelled", 0, 0))
 
     def fail(self, error: BaseException) -> None:
+        """End the request with `error` (text already streamed stands) and drop its cache."""
         if self.done:
             return
         self.done = True

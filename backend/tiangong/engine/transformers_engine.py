@@ -47,9 +47,11 @@ from tiangong.engine.models import (
     resolve_model_spec,
 )
 from tiangong.engine.prefix_cache import PrefixCache
+from tiangong.engine.quantize import quantize_weights
 from tiangong.engine.runner import Runner
 from tiangong.engine.sequence import Sequence, TokenSink
 from tiangong.errors import UnsupportedError
+from tiangong.logs import current_request
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ GPU_PREFILL_CHUNK = 1024
 DEFAULT_MAX_BATCH = 8
 # Memory kept for page prefixes (key/value states), least recently used evicted first.
 DEFAULT_PREFIX_CACHE_BYTES = 1 << 30
+# `dtype` values that quantize the linear layers' weights (CPU only; opt-in).
+WEIGHT_ONLY = {"int8-weights": 8, "int4-weights": 4}
 # End-of-turn markers of common chat templates, honoured when the tokenizer has them.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
@@ -75,6 +79,14 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def sliding_window_of(config: Any, cache: Any) -> int | None:
+    """The window of a model whose cache has sliding-window layers; None without them."""
+    if not any(getattr(layer, "is_sliding", False) for layer in cache.layers):
+        return None
+    window = getattr(config.get_text_config(), "sliding_window", None)
+    return int(window) if isinstance(window, int) else 0
 
 
 class TransformersEngine(Engine):
@@ -91,6 +103,8 @@ class TransformersEngine(Engine):
         banned_ngram: int = DEFAULT_BANNED_NGRAM,
         max_batch: int = DEFAULT_MAX_BATCH,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        attention_impl: str = "auto",
+        dtype_label: str | None = None,
     ) -> None:
         self._model = model
         self._tokenizer = tokenizer
@@ -105,10 +119,14 @@ class TransformersEngine(Engine):
         self._eos_ids = self._find_eos_ids()
         self._context = self._find_context_tokens()
         self._adds_bos = self._tokenizer_adds_bos()
-        if device == "cpu":
-            attention.install(model)
-        # Batching merges caches; models whose layers cannot grow in place run one at a time.
-        batchable = growable(new_cache(model.config)) is not None
+        self.attention = attention.choose(attention_impl, device)
+        attention.install(model, self.attention)
+        # Batching shares one cache; layers that cannot grow in place (a sliding window
+        # keeps only its last positions) make the engine answer one request at a time.
+        probe = new_cache(model.config)
+        batchable = growable(probe) is not None
+        self.sliding_window = sliding_window_of(model.config, probe)
+        self._dtype_label = dtype_label or str(getattr(model, "dtype", "")).removeprefix("torch.")
         self._arrivals = itertools.count()
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
         self._runner = Runner(
@@ -119,6 +137,22 @@ class TransformersEngine(Engine):
             max_batch=max_batch if batchable else 1,
             prefill_chunk=lambda: self.prefill_chunk_tokens,
             prefix_cache=self.prefix_cache,
+            attention_name=self.attention,
+        )
+        why_alone = ""
+        if not batchable:
+            why_alone = (
+                f" (sliding-window attention over {self.sliding_window} positions: its cache"
+                " cannot be shared, so requests run one at a time)"
+                if self.sliding_window is not None
+                else " (its cache layers cannot be shared: requests run one at a time)"
+            )
+        log.info(
+            "generation on %s: attention %s, up to %d requests at once%s",
+            device,
+            attention.describe(self.attention),
+            self._runner.max_batch,
+            why_alone,
         )
 
     @classmethod
@@ -133,6 +167,7 @@ class TransformersEngine(Engine):
         prefill_chunk_tokens: int | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        attention_impl: str = "auto",
     ) -> TransformersEngine:
         """Load a model (blocking): None = embedded, a folder, a .gguf file or a hub id."""
         source = resolve_model_spec(model)
@@ -140,9 +175,11 @@ class TransformersEngine(Engine):
         if dtype == "auto" and chosen_device == "cpu" and cpu_has_bf16():
             dtype = "bfloat16"  # native bf16 dot products: prefill 3-5x faster, half the bytes
         int8 = dtype == "int8"
-        if int8 and chosen_device != "cpu":
-            raise UnsupportedError("dtype int8 (weight-only quantization) runs on the CPU only")
-        torch_dtype = pick_dtype("float32" if int8 else dtype, chosen_device)
+        # Opt-in weight-only kernels (engine/quantize.py); their figures: docs/performance.md.
+        weight_bits = WEIGHT_ONLY.get(dtype)
+        if (int8 or weight_bits) and chosen_device != "cpu":
+            raise UnsupportedError(f"dtype {dtype} (quantized weights) runs on the CPU only")
+        torch_dtype = pick_dtype("float32" if int8 or weight_bits else dtype, chosen_device)
         if chosen_device == "cpu":
             configure_cpu_threads()
         folder = model_folder(source, Path(data_dir), progress)
@@ -152,11 +189,13 @@ class TransformersEngine(Engine):
         weights, tokenizer = load_model_and_tokenizer(folder, chosen_device, torch_dtype)
         if int8:
             weights = quantize_int8(weights)
+        elif weight_bits:
+            weights = quantize_weights(weights, weight_bits)
         log.info(
             "loaded %s on %s (%s) in %.1f s",
             source.label,
             chosen_device,
-            "int8 linear layers" if int8 else str(torch_dtype).removeprefix("torch."),
+            dtype if int8 or weight_bits else str(torch_dtype).removeprefix("torch."),
             time.perf_counter() - started,
         )
         if progress is not None:
@@ -169,6 +208,8 @@ class TransformersEngine(Engine):
             prefill_chunk_tokens=prefill_chunk_tokens,
             max_batch=max_batch,
             prefix_cache_bytes=prefix_cache_bytes,
+            attention_impl=attention_impl,
+            dtype_label=dtype if int8 or weight_bits else None,
         )
 
     # -- what the engine is ---------------------------------------------------------------
@@ -184,6 +225,22 @@ class TransformersEngine(Engine):
     @property
     def context_tokens(self) -> int:
         return self._context
+
+    @property
+    def failure(self) -> str | None:
+        return self._runner.failure
+
+    @property
+    def details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "device": self.device,
+            "dtype": self._dtype_label,
+            "attention": attention.describe(self.attention),
+            "max_batch": self._runner.max_batch,
+        }
+        if self.sliding_window:
+            out["sliding_window"] = self.sliding_window
+        return out
 
     @property
     def tokenizer(self) -> Any:
@@ -337,6 +394,7 @@ class TransformersEngine(Engine):
             stopped=lambda: cancel.cancelled or abandoned.is_set(),
             deliver=deliver,
             arrival=next(self._arrivals),
+            request_id=current_request(),
         )
         holder.append(seq)
         return seq

@@ -34,6 +34,10 @@ def engine_info(status: EngineStatus) -> dict[str, Any]:
         "context_tokens": status.context_tokens,
         "state": status.state,
     }
+    if status.details:
+        out["details"] = dict(status.details)
+    if status.failure is not None:
+        out["failure"] = status.failure
     if status.fallback_reason:
         out["fallback_reason"] = status.fallback_reason
     return out

@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from tiangong.engine.base import ASK, REWRITE, SUMMARIZE, Engine
 from tiangong.engine.extractive import ExtractiveEngine
 from tiangong.engine.registry import FACTORIES, EngineConfig
 
 log = logging.getLogger(__name__)
+
+# How often the host looks whether the engine failed or recovered (see `_watch_failure`).
+FAILURE_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -37,9 +40,12 @@ class EngineStatus:
     model: str
     capabilities: tuple[str, ...]  # sorted
     context_tokens: int  # 0 while loading
-    state: Literal["loading", "ready"]
+    # `failed`: a local model that kept failing is being restarted; requests are refused.
+    state: Literal["loading", "ready", "failed"]
     fallback_reason: str | None = None
     loading: Loading | None = None  # while loading, once the loader has said how far
+    failure: str | None = None  # why it failed, while `state` is `failed`
+    details: Mapping[str, Any] = field(default_factory=dict)  # how a local model runs
 
 
 Listener = Callable[[EngineStatus], None]
@@ -54,6 +60,7 @@ class EngineHost:
         self._loading: Loading | None = None
         self._last_push = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self.fallback_reason: str | None = None
         if engine is not None:
             self._ready.set()
@@ -72,8 +79,11 @@ class EngineHost:
 
     def start(self) -> None:
         """Begin loading the configured engine in a thread; returns at once."""
+        loop = asyncio.get_running_loop()
         if self._engine is None and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._load())
+            self._task = loop.create_task(self._load())
+        if self._watch is None:
+            self._watch = loop.create_task(self._watch_failure())
 
     async def get(self) -> Engine:
         await self._ready.wait()
@@ -101,8 +111,10 @@ class EngineHost:
             model=engine.model,
             capabilities=tuple(sorted(engine.capabilities)),
             context_tokens=engine.context_tokens,
-            state="ready",
+            state="ready" if engine.failure is None else "failed",
             fallback_reason=self.fallback_reason,
+            failure=engine.failure,
+            details=dict(engine.details),
         )
 
     async def _load(self) -> None:
@@ -129,6 +141,19 @@ class EngineHost:
         log.info("engine ready: %s, model %s", engine.name, engine.model)
         self._push()
 
+    async def _watch_failure(self) -> None:
+        """Listeners hear when the engine fails and when it serves again: the engine sets
+        its `failure` from its own thread, so it is read here once a second."""
+        await self._ready.wait()
+        engine = self._engine
+        assert engine is not None
+        seen = engine.failure
+        while True:
+            await asyncio.sleep(FAILURE_POLL_SECONDS)
+            if engine.failure != seen:
+                seen = engine.failure
+                self._push()
+
     def _on_progress(self, loading: Loading) -> None:
         self._loading = loading
         now = time.monotonic()
@@ -143,6 +168,8 @@ class EngineHost:
             listener(status)
 
     async def aclose(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         if self._task is not None and not self._task.done():
             # The load thread cannot be interrupted; let it finish in the background.
             self._task.cancel()

@@ -1,0 +1,83 @@
+"""Weight-only quantized linear layers for the CPU (opt-in; not a default).
+
+A decode step on the CPU reads every weight once for one token: it is bound by memory
+bandwidth, so fewer bytes per weight is most of the speed there is. These layers keep the
+activations in the model's dtype and the weights in int8 (one scale per output channel;
+`torch._weight_int8pack_mm`) or int4 (a scale and zero per group of 32 inputs;
+`torch._weight_int4pack_mm_for_cpu`, the layout gpt-fast and torchao use). Unlike
+`quantize_dynamic` (models.quantize_int8) nothing is quantized per step. Figures and the
+answers' agreement with unquantized ones: docs/performance.md (`bench/decode_levers.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+INT4_GROUP = 32
+INT4_INNER_K_TILES = 2
+
+
+class Int8WeightLinear(nn.Module):
+    weight_int8: torch.Tensor
+    scales: torch.Tensor
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        weight = linear.weight.detach().float()
+        scale = weight.abs().amax(dim=1).clamp(min=1e-8) / 127
+        self.register_buffer("weight_int8", torch.round(weight / scale[:, None]).to(torch.int8))
+        self.register_buffer("scales", scale.to(linear.weight.dtype))
+        self.bias = linear.bias
+        self.out_features = linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, x.shape[-1])
+        out = torch._weight_int8pack_mm(rows, self.weight_int8, self.scales.to(x.dtype))
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+class Int4WeightLinear(nn.Module):
+    weight_int4: torch.Tensor
+    scales_and_zeros: torch.Tensor
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        weight = linear.weight.detach().float()
+        out_features, in_features = weight.shape
+        groups = weight.reshape(out_features, -1, INT4_GROUP)
+        low, high = groups.amin(dim=-1, keepdim=True), groups.amax(dim=-1, keepdim=True)
+        scales = (high - low).clamp(min=1e-6) / 15
+        zeros = low + scales * 8  # the kernel computes (q - 8) * scale + zero
+        q = ((groups - low) / scales).round().clamp(0, 15).to(torch.int32)
+        packed = torch._convert_weight_to_int4pack_for_cpu(
+            q.reshape(out_features, in_features), INT4_INNER_K_TILES
+        )
+        self.register_buffer("weight_int4", packed)
+        scales_and_zeros = torch.cat([scales, zeros], dim=-1).transpose(0, 1).contiguous()
+        self.register_buffer("scales_and_zeros", scales_and_zeros.to(linear.weight.dtype))
+        self.bias = linear.bias
+        self.out_features = out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, x.shape[-1])
+        out = torch._weight_int4pack_mm_for_cpu(
+            rows, self.weight_int4, INT4_GROUP, self.scales_and_zeros.to(x.dtype)
+        )
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*x.shape[:-1], self.out_features)
+
+
+def quantize_weights(model: Any, bits: int) -> Any:
+    """Replace every linear layer of `model` (the output layer too) in place; returns it."""
+    kind = {8: Int8WeightLinear, 4: Int4WeightLinear}[bits]
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Linear and (bits == 8 or child.in_features % INT4_GROUP == 0):
+                setattr(parent, name, kind(child))
+    return model
