@@ -24,7 +24,6 @@ from tiangong.settings import Settings
 
 TOKEN = "test-token-0123456789"
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def free_port() -> int:
