@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidMessage
 
 from tests.conftest import TOKEN, free_port
 from tests.support.service_process import service_env, start_serve
@@ -75,6 +75,18 @@ async def test_sigterm_ends_answers_with_done_closes_with_1001_and_exits(tmp_pat
     ]
 
 
+def ended_by_the_kill(exc: BaseException) -> bool:
+    """What a client sees when its server dies at any moment: refused or reset while
+    connecting or writing (OSError), a handshake response cut short (InvalidMessage caused
+    by EOF: websockets' own reading of a network error), or a connection that ended without
+    a close frame. A close frame, a hung handshake or anything else is a real failure."""
+    if isinstance(exc, ConnectionClosed):
+        return exc.rcvd is None
+    if isinstance(exc, InvalidMessage):
+        return isinstance(exc.__cause__, EOFError)
+    return isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+
+
 async def _drive_until_killed(
     port: int, proc: subprocess.Popen[bytes], confirmed: dict[str, str], iteration: int
 ) -> None:
@@ -104,14 +116,19 @@ async def _drive_until_killed(
                     rid = f"i{iteration}-r{len(answers)}"
                     answers[rid] = []
                     await ws.send(summarize(rid))
-    except (ConnectionClosed, OSError):
-        pass
+    except Exception as exc:
+        # Only after the kill: the same error from a live server is a real failure.
+        if not (killer.done() and ended_by_the_kill(exc)):
+            raise
     finally:
         await killer
         proc.wait()
 
 
 @pytest.mark.slow
+# 200 fresh server processes (over a second each to start) take close to the suite's 300 s
+# limit on a busy machine; that limit is meant for hangs, so this test gets a wider one.
+@pytest.mark.timeout(900)
 async def test_kill_9_at_random_moments_never_loses_or_half_writes_a_turn(tmp_path: Path) -> None:
     iterations = int(os.environ.get("TIANGONG_KILL_ITERATIONS", "200"))
     script = {"pieces": ["tok "] * 8, "delay": 0.003, "max_concurrency": 4}
