@@ -90,25 +90,44 @@ def ended_by_the_kill(exc: BaseException) -> bool:
 async def _drive_until_killed(
     port: int, proc: subprocess.Popen[bytes], confirmed: dict[str, str], iteration: int
 ) -> None:
-    """Fire requests and record every answer whose done arrived; kill -9 at a random moment."""
-    kill_after = random.uniform(0.0, 0.6)
+    """Fire requests and record every answer whose done arrived; kill -9 at a random moment.
+
+    The moment is counted in frames the client has seen (then a few milliseconds more), not
+    in seconds: on a busy machine the first answers take longer than any fixed delay, and a
+    kill before them tests nothing. Frame 0 kills while connecting or shaking hands; four
+    answers stream at once, about ten frames each."""
+    kill_at_frame = random.randint(0, 120)
+    kill_delay = random.uniform(0.0, 0.03)
+    reached = asyncio.Event()
+    seen = 0
     answers: dict[str, list[str]] = {}
 
+    def saw_frame() -> None:
+        nonlocal seen
+        seen += 1
+        if seen >= kill_at_frame:
+            reached.set()
+
     async def kill_later() -> None:
-        await asyncio.sleep(kill_after)
+        await reached.wait()
+        await asyncio.sleep(kill_delay)
         proc.kill()
 
+    if kill_at_frame == 0:
+        reached.set()
     killer = asyncio.create_task(kill_later())
     try:
         async with connect(f"ws://127.0.0.1:{port}/ws") as ws:
             await ws.send(json.dumps({"type": "hello", "protocol": 1, "token": TOKEN}))
             await ws.recv()
+            saw_frame()
             for n in range(4):
                 rid = f"i{iteration}-r{n}"
                 answers[rid] = []
                 await ws.send(summarize(rid, f"Page {iteration} {n} with words."))
             while True:
                 frame = json.loads(await ws.recv())
+                saw_frame()
                 if frame["type"] == "delta":
                     answers[frame["id"]].append(frame["text"])
                 elif frame["type"] == "done" and frame["finish_reason"] == "stop":
@@ -121,6 +140,7 @@ async def _drive_until_killed(
         if not (killer.done() and ended_by_the_kill(exc)):
             raise
     finally:
+        reached.set()  # a failure before the kill ends the server too
         await killer
         proc.wait()
 
