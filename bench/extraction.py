@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Article extraction quality and speed on the development half of the extraction benchmark.
 
-    python bench/extraction.py [--bench ../shared/extraction-bench] [--json out.json]
+    python bench/extraction.py [--bench DIR] [--json out.json]
+
+The benchmark is not part of the repository: it is read from `../shared/extraction-bench`
+beside the checkout unless `--bench` names another folder holding its `eval_extraction.py`,
+`pages/` and `ground-truth.json`.
 
 Runs the benchmark's own scorer (eval_extraction.py, AEB's shingle F1) on
 `tiangong.extract.extract_text` in one process on one core, then prints F1, precision,
@@ -24,14 +28,28 @@ DEFAULT_BENCH = ROOT.parent / "shared" / "extraction-bench"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bench", type=Path, default=DEFAULT_BENCH)
+    parser.add_argument(
+        "--bench",
+        type=Path,
+        default=DEFAULT_BENCH,
+        help=f"the benchmark's folder (default: {DEFAULT_BENCH})",
+    )
     parser.add_argument("--json", type=Path, help="also keep the scorer's per-page JSON here")
     parser.add_argument("--worst", type=int, default=8, help="how many worst pages to list")
     args = parser.parse_args()
 
     scorer = args.bench / "eval_extraction.py"
-    if not scorer.exists():
-        print(f"no benchmark at {args.bench}", file=sys.stderr)
+    missing = [
+        name
+        for name in ("eval_extraction.py", "pages", "ground-truth.json")
+        if not (args.bench / name).exists()
+    ]
+    if missing:
+        print(
+            f"bench/extraction.py: no extraction benchmark at {args.bench.resolve()} "
+            f"(missing: {', '.join(missing)}); pass --bench DIR to name its folder",
+            file=sys.stderr,
+        )
         return 2
     out = args.json or Path(tempfile.mkstemp(suffix=".json")[1])
     env = dict(os.environ, PYTHONPATH=str(ROOT / "backend"))

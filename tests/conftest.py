@@ -9,7 +9,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # No test may reach for a model hub (there is none here, and tests must not depend on one).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from ephemeral_port_reserve import reserve
 
 from tiangong.engine.base import Engine
 from tiangong.server.app import create_app, start_site
@@ -24,13 +24,16 @@ from tiangong.settings import Settings
 
 TOKEN = "test-token-0123456789"
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port for a server the test starts (in this process or another).
+
+    A port merely found free can be handed to any other process before the server binds it,
+    and the suite shares the machine. This one is left in TIME_WAIT: the kernel hands it to
+    no one else for a minute, while a server that binds with SO_REUSEADDR (aiohttp's and
+    asyncio's default) still can."""
+    return int(reserve("127.0.0.1"))
 
 
 @dataclass

@@ -4,14 +4,14 @@ and a small Qwen2 built offline."""
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, run_server
+from tests.conftest import run_server
+from tests.support.fixture_pages import page_html
 from tests.support.offline_models import tiny_qwen2
 from tests.wsclient import answer_text, client
 
@@ -83,9 +83,8 @@ async def test_the_embedded_model_serves_by_default_and_answers_follow_ups(
 
 
 async def test_a_real_article_is_summarized_without_looping_and_grounded(tmp_path: Path) -> None:
-    pages = sorted((SHARED / "extraction-bench" / "pages").glob("*.html.gz"))
     # A short English news page keeps this test quick.
-    html = gzip.decompress(pages[0].read_bytes()).decode("utf-8", "replace")
+    html = page_html("nytimes-opinion")
     data = data_dir_with_converted_model(tmp_path)
     async with run_server(data, engine="auto") as server, client(server.ws_url) as c:
         frames = await c.request(

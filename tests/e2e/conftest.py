@@ -7,7 +7,6 @@ fresh tabs and points the extension at its own service through the options page.
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
 import os
@@ -29,7 +28,6 @@ from tests.support.service_process import service_env, start_serve
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "extension"
-SHARED = REPO.parent / "shared"
 OUTPUT = REPO / "test-output"
 EXTENSION_ID = "plghbdjilgipchcgmoniejacopnikcgh"
 TOKEN = "e2e-token-0123456789"
@@ -199,13 +197,6 @@ def pages() -> Iterator[Pages]:
     server = Pages()
     yield server
     server.close()
-
-
-def bench_page(page_id: str) -> str:
-    path = SHARED / "extraction-bench" / "pages" / f"{page_id}.html.gz"
-    if not path.exists():
-        pytest.skip(f"{path} is not there (the shared extraction benchmark)")
-    return gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
 
 
 # -- the browser -------------------------------------------------------------------------

@@ -13,17 +13,17 @@ from tests.e2e.conftest import (
     Pages,
     StartService,
     answer,
-    bench_page,
     wait_connected,
     wait_request,
 )
+from tests.support.fixture_pages import page_html
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.e2e
 
-TITAN = "359fee228518d55b921194561e9ca88e428df81940246f8fac7a75398377daea"
+TITAN = "sciencealert-titan"  # a real article (tests/fixtures/pages)
 
 
 def test_summarize_a_real_article_follow_up_and_find_it_in_history(
@@ -31,7 +31,7 @@ def test_summarize_a_real_article_follow_up_and_find_it_in_history(
 ) -> None:
     service = start_service("extractive")
     browser.configure(service)
-    _page, tab = browser.open_page(pages.add("/titan.html", bench_page(TITAN)))
+    _page, tab = browser.open_page(pages.add("/titan.html", page_html(TITAN)))
     panel = browser.open_panel(tab)
     wait_connected(panel)
     assert "extractive" in panel.get_by_test_id("status").inner_text()
@@ -80,7 +80,7 @@ def test_a_citation_scrolls_the_page_to_its_quote_and_highlights_it(
 ) -> None:
     service = start_service("extractive")
     browser.configure(service)
-    page, tab = browser.open_page(pages.add("/titan-cite.html", bench_page(TITAN)))
+    page, tab = browser.open_page(pages.add("/titan-cite.html", page_html(TITAN)))
     panel = browser.open_panel(tab)
     wait_connected(panel)
     panel.get_by_test_id("summarize").click()

@@ -16,10 +16,10 @@ from tests.e2e.conftest import (
     Pages,
     StartService,
     answer,
-    bench_page,
     wait_connected,
     wait_request,
 )
+from tests.support.fixture_pages import page_html
 from tests.support.pdf_files import text_pdf
 
 if TYPE_CHECKING:
@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-TITAN = "359fee228518d55b921194561e9ca88e428df81940246f8fac7a75398377daea"
-UNIVERSE = "3c5bf8db4272925bf1dd5713fc325e179fd0d1cc6fb8c77aa2d917cfd2518a32"
-MOON = "42aad16bde9288623543642a9ce1a396be83e2db44aa2ff8cbbfe46e14abd7cc"
+# Real articles (tests/fixtures/pages).
+TITAN = "sciencealert-titan"
+UNIVERSE = "livescience-universe"
+MOON = "aljazeera-moon"
 REPORT = [
     "The harbour survey counted four hundred boats moored in the old basin this spring.",
     "Dredging the eastern channel will cost nine million euros and take two full years.",
@@ -84,7 +85,7 @@ def test_three_tabs_are_asked_about_together_and_a_citation_opens_its_tab(
     service = start_service("fake", pieces=said, context_tokens=16384)
     browser.configure(service)
     tabs = [
-        browser.open_page(pages.add(f"/{name}.html", bench_page(page_id)))[1]
+        browser.open_page(pages.add(f"/{name}.html", page_html(page_id)))[1]
         for name, page_id in (("titan", TITAN), ("universe", UNIVERSE), ("moon", MOON))
     ]
     panel = browser.open_panel(tabs[0])

@@ -6,12 +6,12 @@ later sessions reuse the converted folder exactly as a user's second start does.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
 import pytest
 from tests.engine.engine_helpers import Outcome, run_job
+from tests.support.fixture_pages import article_body
 from tests.support.offline_models import REPO_ROOT
 
 from tiangong.engine.base import ChatMessage, GenerationParams, Job
@@ -22,10 +22,10 @@ from tiangong.engine.transformers_engine import TransformersEngine
 pytestmark = pytest.mark.slow
 
 DATA_DIR = REPO_ROOT / ".test-cache" / "embedded-data"
-ARTICLES = REPO_ROOT.parent / "shared" / "extraction-bench" / "ground-truth.json"
-# Held-out news pages: one in English, one in Portuguese on which the bare model loops.
-ENGLISH_ARTICLE = "360c732d1fdbfc6895d7096c0c0b8c0d581bb1af80160f4c6a0f1fd9ff85e469"
-LOOPING_ARTICLE = "23aaecd14171f96cfd201a8a46666097e286ad71f74f29347a78c5ecba50da1e"
+# Real pages' text (tests/fixtures/pages): one in English, one in Portuguese on which the
+# bare model loops.
+ENGLISH_ARTICLE = "cityam-alibaba"
+LOOPING_ARTICLE = "comoeducar-serelepe"
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +41,6 @@ def embedded(first_load_stages: list[str]) -> Iterator[TransformersEngine]:
         progress=lambda stage, done, total: first_load_stages.append(stage),
     )
     yield engine
-
-
-def article(key: str) -> str:
-    body: str = json.loads(ARTICLES.read_text(encoding="utf-8"))[key]["articleBody"]
-    return body
 
 
 def summary_job(text: str, max_tokens: int) -> Job:
@@ -99,7 +94,7 @@ async def test_the_embedded_model_knows_the_capital_of_france(
 
 
 async def test_a_summary_stays_grounded_in_the_article(embedded: TransformersEngine) -> None:
-    text = article(ENGLISH_ARTICLE)
+    text = article_body(ENGLISH_ARTICLE)
     outcome: Outcome = await run_job(embedded, summary_job(text, 80))
     in_article = set(words(text))
     content = [w for w in words(outcome.text) if len(w) >= 4]
@@ -112,7 +107,7 @@ async def test_a_summary_stays_grounded_in_the_article(embedded: TransformersEng
 async def test_a_summary_that_loops_without_the_ban_does_not_loop_with_it(
     embedded: TransformersEngine,
 ) -> None:
-    job = summary_job(article(LOOPING_ARTICLE), 60)
+    job = summary_job(article_body(LOOPING_ARTICLE), 60)
     outcome = await run_job(embedded, job)
     assert distinct_trigram_share(outcome.text) >= 0.8, outcome.text
     assert not re.search(r"(.{8,})\1\1", outcome.text), outcome.text

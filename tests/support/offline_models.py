@@ -1,10 +1,11 @@
 """Small chat models built offline (no hub), for tests and benchmarks.
 
-Weights are random, tokenizers are trained here on local text; both are saved with
-`save_pretrained`, so they load through the same `TransformersEngine.load(folder)` path
-a user's model takes. Builds are deterministic (fixed seeds) and cached under
-`<repo>/.test-cache/models/<name>-<hash>/`, keyed by the builder's parameters and this
-file's own source, so a test session builds each model once and an edit here rebuilds.
+Weights are random, tokenizers are trained here on text kept in the repository
+(tests/fixtures/pages/); both are saved with `save_pretrained`, so they load through the
+same `TransformersEngine.load(folder)` path a user's model takes. Builds are deterministic
+(fixed seeds) and cached under `<repo>/.test-cache/models/<name>-<hash>/`, keyed by the
+builder's parameters, this file's own source and the corpus, so a test session builds each
+model once and an edit to either rebuilds.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.support.fixture_pages import GROUND_TRUTH, ground_truth
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_ROOT = REPO_ROOT / ".test-cache" / "models"
-CORPUS_FILE = REPO_ROOT.parent / "shared" / "extraction-bench" / "ground-truth.json"
 
 IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
@@ -53,8 +55,9 @@ TINY_QWEN2: dict[str, Any] = {"hidden": 128, "layers": 2, "heads": 4, "kv_heads"
 
 
 def corpus_lines() -> Iterator[str]:
-    """Local English news text plus a little Chinese and emoji."""
-    articles = json.loads(CORPUS_FILE.read_text(encoding="utf-8"))
+    """News and blog text kept in the repository (the test pages' ground truth, mostly
+    English) plus a little Chinese and emoji."""
+    articles = ground_truth()
     for key in sorted(articles):
         yield from articles[key]["articleBody"].splitlines()
     yield from EXTRA_TEXT.splitlines()
@@ -216,7 +219,9 @@ def build_qwen2_model(
 
 
 def _source_digest() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(GROUND_TRUTH.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def cached_model(name: str, builder: Callable[..., Path], params: dict[str, Any]) -> Path:
