@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tiangong.errors import TooLargeError
-from tiangong.extract_worker import ExtractionWorker
+from tiangong.extract.worker import ExtractionWorker
 
 SMALL = "<html><body><p>A small page with a sentence in it.</p></body></html>"
 # Megabytes of markup: seconds to read, far past the limit below.
