@@ -25,7 +25,7 @@ from typing import Any
 from tiangong import __version__
 from tiangong.logs import LOG_FORMATS, configure_logging
 from tiangong.native import commands as native_commands
-from tiangong.settings import DEVICES, DTYPES, ENGINES, Settings, default_data_dir
+from tiangong.settings import DEVICES, DTYPES, ENGINES, READINGS, Settings, default_data_dir
 
 log = logging.getLogger("tiangong")
 
@@ -52,6 +52,13 @@ def _add_engine_flags(p: argparse.ArgumentParser) -> None:
         choices=DTYPES,
         default=_env("DTYPE", "auto"),
         help="weights: auto (bf16 where the hardware has it, else fp32) or int8 (CPU, faster)",
+    )
+    p.add_argument(
+        "--reading",
+        choices=READINGS,
+        default=_env("READING", "auto"),
+        help="how the model reads a page: the whole page, or only the passages that answer "
+        "(evidence); auto: evidence for models under 1B parameters (default: auto)",
     )
     p.add_argument(
         "--data-dir",
@@ -152,6 +159,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         model=args.model,
         device=args.device,
         dtype=args.dtype,
+        reading=args.reading,
         data_dir=args.data_dir,
     )
     settings.log_level = args.log_level
