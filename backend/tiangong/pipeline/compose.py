@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 from tiangong.engine.base import Engine, Finish, GenerationParams, Job, TaskHints
 from tiangong.extract.lang import detect_language
-from tiangong.pipeline.check import adds_to, is_meta, shorten, support, without_preamble
+from tiangong.pipeline.check import (
+    adds_to,
+    content_words,
+    is_meta,
+    shorten,
+    support,
+    without_preamble,
+)
 from tiangong.pipeline.evidence import Evidence, readable_sentences
 from tiangong.pipeline.generate import Answer, complete
 from tiangong.pipeline.prompts import (
@@ -30,10 +37,10 @@ from tiangong.pipeline.prompts import (
     sentence_messages,
 )
 from tiangong.pipeline.request import RequestContext
-from tiangong.text import Span
+from tiangong.text import Span, sentences
 
-# A quoted fallback sentence longer than this many words is cut.
-QUOTE_WORDS = 60
+# A quoted fallback passage longer than this many words is cut.
+QUOTE_WORDS = 80
 # An answer of fewer words than this is shown with the sentence it restates.
 TERSE_WORDS = 4
 # A summary bullet that falls back to its source sentence keeps about this many words.
@@ -108,6 +115,22 @@ class Usage:
         return Finish("cancelled" if self.cancelled else "stop", self.prompt, self.completion)
 
 
+def _said_by_one_passage(answer: str, evidence: Evidence, question: str) -> bool:
+    """Whether two neighbouring evidence sentences about the question say all of `answer`:
+    words gathered from unrelated sentences make a claim the page never made ("The
+    Council leads the critics", from a sentence on the council and one on the critics)."""
+    asked = set(content_words(question))
+    for passage in evidence.passages:
+        spans = readable_sentences(passage) or sentences(passage)
+        for i in range(len(spans)):
+            window = " ".join(s.text for s in spans[i : i + 2])
+            if asked and not asked & set(content_words(window)):
+                continue
+            if support(answer, [window, question]).supported:
+                return True
+    return False
+
+
 def _supporting(answer: str, evidence: Evidence) -> list[str]:
     """The evidence sentences an answer restates, best first (its citations)."""
     spans = readable_sentences(evidence.text) or []
@@ -148,11 +171,7 @@ async def answer_from_evidence(
             answer.finish = usage.finish()
             return
         said = without_preamble(text)
-        if (
-            said
-            and adds_to(said, question)
-            and support(said, [evidence.text, question]).supported
-        ):
+        if said and adds_to(said, question) and _said_by_one_passage(said, evidence, question):
             answer.quotes = _supporting(said, evidence)
             if len(said.split()) < TERSE_WORDS:
                 # "24." alone says too little: the sentence it comes from says what of.
@@ -160,9 +179,11 @@ async def answer_from_evidence(
             await answer.say(ctx, said)
             answer.finish = usage.finish()
             return
-    answer.quotes = [evidence.best] if evidence.best else []
-    if evidence.best:
-        await answer.say(ctx, quoted(evidence.best, language, near=not evidence.matched))
+    # What the page says nearest to the question, quoted (two sentences: an answer often
+    # sits in the one after the sentence that names its subject).
+    answer.quotes = list(evidence.best_passage)
+    if answer.quotes:
+        await answer.say(ctx, quoted(" ".join(answer.quotes), language, near=not evidence.matched))
     answer.finish = usage.finish()
 
 

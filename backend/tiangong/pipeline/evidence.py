@@ -38,6 +38,12 @@ class Evidence:
     passages: tuple[str, ...]  # in page order, each a verbatim slice of the page
     best: str  # the single sentence that answers best (or the page's first, when none does)
     matched: bool  # whether any sentence shares a term with the question
+    # `best` and the sentence after it: what is quoted when the model's answer fails the check.
+    following: str = ""
+
+    @property
+    def best_passage(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.best, self.following) if s)
 
     @property
     def text(self) -> str:
@@ -101,4 +107,6 @@ def gather_evidence(
         else:
             ranges.append((i, last))
     passages = tuple(text[spans[a].start : spans[b].end] for a, b in ranges)
-    return Evidence(passages, spans[order[0]].text if matched else spans[0].text, matched)
+    best = order[0] if matched else 0
+    following = spans[best + 1].text if best + 1 < len(spans) else ""
+    return Evidence(passages, spans[best].text, matched, following)

@@ -18,7 +18,8 @@ _SUMMARY_REQUESTS = [
     r"(?:please\s+|can\s+you\s+|could\s+you\s+)?(?:summari[sz]e|sum\s+up|recap|outline)"
     r"(?:\s+(?:this|it|the|that))?(?:\s+(?:page|article|post|story|text|document|video|"
     r"for\s+me))?(?:\s+(?:for\s+me|please|briefly|in\s+short))?",
-    r"(?:give\s+me\s+|i\s+want\s+|can\s+i\s+get\s+)?(?:a\s+|the\s+)?(?:short\s+|quick\s+|brief\s+)?"
+    r"(?:(?:can|could|would)\s+you\s+)?(?:please\s+)?"
+    r"(?:give\s+me\s+|write\s+|make\s+|i\s+want\s+|can\s+i\s+get\s+)?(?:a\s+|the\s+)?(?:short\s+|quick\s+|brief\s+)?"
     r"(?:summary|overview|gist|rundown|recap|tl;?\s*dr)(?:\s+(?:of\s+)?(?:this|the|it)"
     r"(?:\s+\w+)?)?(?:\s+please)?",
     r"tl;?\s*dr",
