@@ -22,7 +22,9 @@ GLUE = frozenset(
     mentions noted notes page paragraph passage point points question refers report reported
     reports said says shows speaks stated states story summary talks tells text told""".split()
 )
-STEM_CHARS = 5
+# English inflections, longest first; other languages' words are compared whole.
+_ENDINGS = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s", "e", "y")
+MIN_STEM = 3
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _PREAMBLE = re.compile(
     r"^\s*(?:(?:sure|okay|ok|yes)[,!.]?\s*)?(?:"
@@ -44,7 +46,14 @@ _META = re.compile(
 
 
 def stem(word: str) -> str:
-    return word[:STEM_CHARS] if word.isalpha() and len(word) > STEM_CHARS else word
+    """A word without its inflection ("critics" → "critic", "voted" → "vot"), so a
+    restatement may change a word's form but not the word: "council" is not "councillor"."""
+    if not word.isalpha() or not word.isascii():
+        return word
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
+            return word[: -len(ending)]
+    return word
 
 
 def content_words(text: str) -> list[str]:

@@ -25,6 +25,7 @@ from tiangong.pipeline.check import (
     content_words,
     is_meta,
     shorten,
+    stem,
     support,
     without_preamble,
 )
@@ -116,16 +117,17 @@ class Usage:
 
 
 def _said_by_one_passage(answer: str, evidence: Evidence, question: str) -> bool:
-    """Whether two neighbouring evidence sentences about the question say all of `answer`:
-    words gathered from unrelated sentences make a claim the page never made ("The
-    Council leads the critics", from a sentence on the council and one on the critics)."""
-    asked = set(content_words(question))
+    """Whether a sentence about the question, alone or with the one after it, says all of
+    `answer`: words gathered from unrelated sentences make a claim the page never made
+    ("The Council leads the critics", from a sentence on the council before one on the
+    critics)."""
+    asked = {stem(w) for w in content_words(question)}
     for passage in evidence.passages:
         spans = readable_sentences(passage) or sentences(passage)
-        for i in range(len(spans)):
-            window = " ".join(s.text for s in spans[i : i + 2])
-            if asked and not asked & set(content_words(window)):
+        for i, span in enumerate(spans):
+            if asked and not asked & {stem(w) for w in content_words(span.text)}:
                 continue
+            window = " ".join(s.text for s in spans[i : i + 2])
             if support(answer, [window, question]).supported:
                 return True
     return False

@@ -62,4 +62,10 @@ def key_sentences(text: str, count: int) -> list[Span]:
             if all(_overlap(docs[i], docs[j]) <= MAX_OVERLAP for j in chosen):
                 chosen.append(i)
                 break
+    # A part that only repeats what was chosen gives its place to the best sentence left.
+    for i in sorted(range(1, len(spans)), key=lambda i: -central[i]):
+        if len(chosen) >= count:
+            break
+        if i not in chosen and all(_overlap(docs[i], docs[j]) <= MAX_OVERLAP for j in chosen):
+            chosen.append(i)
     return [spans[i] for i in sorted(chosen)]
