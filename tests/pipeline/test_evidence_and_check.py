@@ -39,7 +39,10 @@ def test_a_follow_up_with_a_pronoun_retrieves_with_the_question_before_it() -> N
 
 
 def test_chinese_questions_rank_chinese_sentences() -> None:
-    page = "今天天气很好，我们去公园散步。图书馆明天关门维修。新的有轨电车线路将于明年开通，费用为二十亿元。"
+    page = (
+        "今天天气很好，我们去公园散步。图书馆明天关门维修。"
+        "新的有轨电车线路将于明年开通，费用为二十亿元。"
+    )
     evidence = gather_evidence(page, "有轨电车线路什么时候开通？")
     assert "有轨电车" in evidence.best
 
@@ -94,9 +97,15 @@ def test_requests_for_a_summary_are_recognised_in_several_languages() -> None:
 def test_the_sentences_chosen_for_a_summary_cover_the_whole_page_without_repeats() -> None:
     parts = [
         "Solar panels were installed on every school roof in the district this spring.",
-        *[f"The installation crew worked on school number {n} during the holidays." for n in range(12)],
+        *[
+            f"The installation crew worked on school number {n} during the holidays."
+            for n in range(12)
+        ],
         "Electricity bills of the schools fell by a third in the first three months.",
-        *[f"Teachers at school {n} used the panels in science lessons about energy." for n in range(12)],
+        *[
+            f"Teachers at school {n} used the panels in science lessons about energy."
+            for n in range(12)
+        ],
         "The district now plans to add batteries so the schools can store power overnight.",
     ]
     chosen = [s.text for s in key_sentences(" ".join(parts), 4)]
