@@ -48,6 +48,8 @@ export function answerView(record) {
     state: record.state, text: record.text, citations: record.citations.map((c) => ({ ...c })),
     progress: record.progress && { ...record.progress }, error: record.error && { ...record.error },
     finishReason: record.finishReason, notice: record.notice,
+    // The page the service read (start frame): what an export names and links.
+    page: record.page ? { title: record.page.title ?? '', url: record.page.url ?? '', lang: record.page.lang ?? null } : null,
     // The request's options the panel shows: answer language, a rewrite's tone and length.
     language: options.output_language || null, tone: options.tone ?? null, length: options.length ?? null,
     canRetry: record.params !== null, editable: Boolean(record.target?.editable), restored: record.restored,
