@@ -18,7 +18,7 @@ export function conversationDocument(thread) {
   return {
     format: EXPORT_FORMAT,
     version: EXPORT_VERSION,
-    title: latestPage?.title || url,
+    title: latestPage?.title || thread.title || url,
     url,
     conversation_id: thread.conversationId ?? null,
     exchanges: answers.map((view) => exchangeOf(view, view.page?.url || url)),

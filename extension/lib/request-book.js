@@ -203,7 +203,7 @@ export class RequestBook {
   restoreConversation(tabId, conversation, turns) {
     const thread = { conversationId: null, url: null, ids: [] };
     this.threads.set(String(tabId), thread);
-    Object.assign(thread, { conversationId: conversation.id, url: conversation.url || null });
+    Object.assign(thread, { conversationId: conversation.id, url: conversation.url || null, title: conversation.title || null });
     let pendingUser = null;
     turns.forEach((turn, i) => {
       if (turn.role === 'user') {
@@ -230,7 +230,7 @@ export class RequestBook {
   view(tabId) {
     const thread = this.threads.get(String(tabId)) ?? { conversationId: null, url: null, ids: [] };
     const requests = thread.ids.map((id) => this.records.get(id)).filter(Boolean).map(answerView);
-    return { tabId, conversationId: thread.conversationId, url: thread.url, requests };
+    return { tabId, conversationId: thread.conversationId, url: thread.url, title: thread.title ?? null, requests };
   }
 
   answerView(id) {

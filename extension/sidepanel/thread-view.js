@@ -71,7 +71,7 @@ export class ThreadView {
     this.readAloud = readAloud?.supported ? readAloud : null;
     this.cards = new Map(); // answer id -> the card drawing the view last pushed for it
     this.pressedChip = null;
-    this.meta = { tabId: null, conversationId: null, url: null };
+    this.meta = { tabId: null, conversationId: null, url: null, title: null };
   }
 
   /** The thread shown, as `RequestBook.view` gives it (what an export is made of). */
@@ -84,7 +84,7 @@ export class ThreadView {
 
   /** The whole thread as the worker has it: cards for new answers, gone ones removed, in order. */
   show(thread) {
-    this.meta = { tabId: thread.tabId, conversationId: thread.conversationId ?? null, url: thread.url ?? null };
+    this.meta = { tabId: thread.tabId, conversationId: thread.conversationId ?? null, url: thread.url ?? null, title: thread.title ?? null };
     if (this.readAloud && !thread.requests.some((view) => view.id === this.readAloud.speaking)) this.readAloud.stop();
     const wanted = new Map();
     let added = false;

@@ -66,6 +66,21 @@ test('a stopped answer says so in the Markdown, and the localized words are used
   assert.match(markdown, /来源:\n\n- \[1\] “A new sleeper service .*” \(第 2 页\)/);
 });
 
+test('a conversation restored from history is named after its stored page title', () => {
+  const book = new RequestBook();
+  const conversation = { id: 'c9', url: 'https://news.example/night-trains', title: 'Night trains return' };
+  book.restoreConversation(5, conversation, [
+    { role: 'user', kind: 'ask', text: 'Which cities?', created_at: '2026-01-01T00:00:00Z' },
+    { role: 'assistant', kind: 'ask', text: 'Brussels and Prague.', request_id: 'q1', finish_reason: 'stop',
+      citations: [{ n: 1, quote: 'It links Brussels and Prague.' }], created_at: '2026-01-01T00:00:01Z' },
+  ]);
+  const doc = conversationDocument(book.view(5));
+  assert.equal(doc.title, 'Night trains return');
+  assert.equal(doc.exchanges[0].question, 'Which cities?');
+  assert.equal(doc.exchanges[0].citations[0].url, 'https://news.example/night-trains');
+  assert.equal(exportFileName(doc.title, 'md'), 'Night trains return.md');
+});
+
 test('a citation from another tab keeps its tab index and claims no URL', () => {
   const thread = { tabId: 1, conversationId: null, url: 'https://a.example/', requests: [
     { id: 'q', kind: 'ask', label: 'Compare', text: 'They differ.', finishReason: 'stop', page: null,
