@@ -203,12 +203,17 @@ export class Assistant {
     if (!PAGE_KINDS.has(kind)) throw new Error(`unknown request kind ${kind}`);
     if (params.tabIds) return this.buildManyFrame(record);
     const thread = this.book.thread(tabId);
+    const readBefore = thread.url;
     const followUp = kind === 'ask' && conversationId;
     let page = null;
     if (!followUp || !(await this.samePage(tabId, thread.url))) {
       const captured = await this.capture(tabId);
       page = captured.page;
-      if (captured.trimmed) this.book.note(id, t('pageTrimmed'));
+      const notes = [];
+      // The tab shows another page than the conversation read so far: the answer says so.
+      if (readBefore && page.url && readBefore.split('#')[0] !== page.url.split('#')[0]) notes.push(t('readsNewPage', page.title || page.url));
+      if (captured.trimmed) notes.push(t('pageTrimmed'));
+      if (notes.length) this.book.note(id, notes.join(' '));
       if (params.selection) page.selection = params.selection.slice(0, this.limits.selection);
       else if (kind === 'summarize') delete page.selection; // "Summarize page" means the whole page
     }
