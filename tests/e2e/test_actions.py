@@ -18,6 +18,7 @@ import pytest
 
 from tests.e2e.conftest import (
     EXTENSION_ID,
+    OUTPUT,
     WAIT_MS,
     Browser,
     Pages,
@@ -152,6 +153,7 @@ def test_a_page_action_appears_in_the_menu_and_panel_and_answers_with_citations(
     assert turn.inner_text() == "Quiz me"
     card.get_by_test_id("citation").first.click()
     panel.wait_for_function("() => document.body.dataset.citation === 'found-1'")
+    panel.screenshot(path=str(OUTPUT / "panel-page-action.png"))
 
     # From the context menu, on the page: the same action, a new answer with citations.
     worker.evaluate(CLICK_MENU, [f"tiangong-action:{action_id}", tab, ""])
@@ -190,6 +192,7 @@ def test_a_selection_action_replaces_the_text_in_a_textarea(
         arg=request_id,
     )
     assert page.locator("#note").input_value() == "".join(FIXED)
+    panel.screenshot(path=str(OUTPUT / "panel-selection-action.png"))
 
     # From the panel's list, with nothing selected in the tab: it says so, and sends nothing.
     page.evaluate("() => { getSelection().removeAllRanges(); document.activeElement.blur(); }")
@@ -243,6 +246,7 @@ def test_actions_are_edited_reordered_exported_and_a_bad_import_is_refused_losin
             "async () => (await chrome.storage.local.get('actions')).actions"
         )
         assert after == stored, "a refused import changes nothing stored"
+    options.screenshot(path=str(OUTPUT / "options-import-refused.png"), full_page=True)
 
     options.get_by_test_id("actions-import").set_input_files(str(FIXTURES / "two-actions.json"))
     message.filter(has_text="Imported 2 actions.").wait_for()
