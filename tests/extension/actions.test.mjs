@@ -6,6 +6,7 @@ import {
   MAX_ACTIONS, STORAGE_KEY, actionProblem, defaultActions, exportActions, fillPrompt, loadActions,
   mergeActions, moveAction, parseActionsFile, saveActions,
 } from '../../extension/lib/actions.js';
+import { MENU_IDS, actionMenuId, createMenus, parseMenuId } from '../../extension/lib/menus.js';
 
 const codec = await realCodec();
 const limits = { promptChars: codec.limits.instruction };
@@ -116,4 +117,19 @@ test('placeholders are filled: page facts by value, the page and the selection b
   const [title, url] = filled.split('|');
   assert.equal([...title].length, 200);
   assert.equal(url.length, 500);
+});
+
+test('each action is a menu item where it applies, and its id reads back as that action', () => {
+  const created = [];
+  const menus = { removeAll: (done) => done(), create: (item) => created.push(item) };
+  const actions = [{ id: 'builtin-key-terms', name: 'Key terms', prompt: 'p', target: 'page' }, { id: 'action-1a', name: 'Fix', prompt: 'p', target: 'selection' }];
+  createMenus(menus, actions);
+  const ours = created.filter((item) => item.id.startsWith(`${MENU_IDS.action}:`));
+  assert.deepEqual(ours, [
+    { id: actionMenuId('builtin-key-terms'), title: 'Key terms', contexts: ['page'] },
+    { id: actionMenuId('action-1a'), title: 'Fix', contexts: ['selection'] },
+  ]);
+  assert.ok(created.some((item) => item.id === MENU_IDS.explain), 'the built-in entry points stay');
+  assert.deepEqual(parseMenuId(actionMenuId('action-1a')), { kind: 'action', actionId: 'action-1a' });
+  assert.equal(parseMenuId(`${MENU_IDS.action}x:1`), null);
 });
