@@ -4,6 +4,7 @@
 // (lib/panel-hub.js). Listeners are registered synchronously at the top level, as MV3
 // requires; they await `ready()` (schemas, settings, restored answers) before they act.
 
+import { STORAGE_KEY as ACTIONS_KEY, loadActions } from './lib/actions.js';
 import { Assistant } from './lib/assistant.js';
 import { api, openPanelWindow, openSidebar, sidebarKind } from './lib/browser-api.js';
 import { Codec, loadSchemas } from './lib/codec.js';
@@ -12,6 +13,7 @@ import { createMenus, parseMenuId } from './lib/menus.js';
 import { PanelHub } from './lib/panel-hub.js';
 import { Op } from './lib/panel-messages.js';
 import { RequestBook, answerView } from './lib/request-book.js';
+import { t } from './lib/i18n.js';
 import { loadSettings } from './lib/settings.js';
 
 const SNAPSHOT_KEY = 'requestBook';
@@ -80,7 +82,24 @@ async function start() {
   connection.configure({ url: settings.serverUrl, token: settings.token });
 }
 
+/** The user's actions as stored (lib/actions.js), checked against the schema's limits. */
+async function userActions() {
+  await ready();
+  return loadActions(api.storage.local, { promptChars: assistant.limits.instruction });
+}
+
+async function findAction(actionId) {
+  const action = (await userActions()).find((candidate) => candidate.id === actionId);
+  if (!action) throw new Error(t('actionUnknown'));
+  return action;
+}
+
+async function buildMenus() {
+  createMenus(api.contextMenus, await userActions().catch(() => []));
+}
+
 api.storage.onChanged.addListener(async (changes, area) => {
+  if (area === 'local' && changes[ACTIONS_KEY]) buildMenus();
   if (area !== 'local' || !(changes.serverUrl || changes.token)) return;
   await ready();
   const settings = await loadSettings(api.storage.local);
@@ -90,7 +109,7 @@ api.storage.onChanged.addListener(async (changes, area) => {
 // -- toolbar button, install, shortcuts, context menu --------------------------------------
 
 api.runtime.onInstalled.addListener(() => {
-  createMenus(api.contextMenus);
+  buildMenus();
   if (sidebarKind() === 'side_panel') api.sidePanel.setPanelBehavior({ openPanelOnActionClick: true }).catch(() => {});
 });
 
@@ -121,6 +140,9 @@ api.contextMenus.onClicked.addListener(async (info, tab) => {
     await assistant.fromMenu('rewrite', tab, info, choice.options);
   } else if (choice.kind === 'translate') {
     await assistant.fromMenu('translate', tab, info, { output_language: choice.language });
+  } else if (choice.kind === 'action') {
+    const action = await findAction(choice.actionId);
+    await assistant.runAction(action, tab, info, { outputLanguage: settings.summaryOptions.output_language });
   } else if (choice.kind === 'summary-into') {
     await assistant.summarize(tab.id, { ...settings.summaryOptions, output_language: choice.language });
   } else {
@@ -132,8 +154,8 @@ api.contextMenus.onClicked.addListener(async (info, tab) => {
 
 // What a panel needs of the schema's limits (lib/limits.js).
 function panelLimits() {
-  const { question, minTabs, maxTabs } = assistant.limits;
-  return { question, minTabs, maxTabs };
+  const { question, minTabs, maxTabs, instruction } = assistant.limits;
+  return { question, minTabs, maxTabs, instruction };
 }
 
 const handlers = {
@@ -155,6 +177,11 @@ const handlers = {
   },
   async [Op.TRANSLATE]({ id, language }) {
     return { id: await assistant.translateAnswer(id, language) };
+  },
+  async [Op.RUN_ACTION]({ tabId, actionId }) {
+    const [tab, action, settings] = await Promise.all([api.tabs.get(tabId), findAction(actionId), loadSettings(api.storage.local)]);
+    const info = { selectionText: '', frameId: 0 };
+    return { id: await assistant.runAction(action, tab, info, { outputLanguage: settings.summaryOptions.output_language }) };
   },
   [Op.STOP]({ id, shownText }) {
     return { stopped: assistant.stop(id, shownText) };

@@ -10,7 +10,7 @@ import { t } from './i18n.js';
 export const RequestState = Object.freeze({ STREAMING: 'streaming', DONE: 'done', ERROR: 'error' });
 
 // Kinds whose conversation the next question in the same tab continues.
-const CONVERSATION_KINDS = new Set(['summarize', 'ask', 'explain', 'summarize-selection']);
+const CONVERSATION_KINDS = new Set(['summarize', 'ask', 'explain', 'summarize-selection', 'page-action']);
 const KEEP_PER_THREAD = 50;
 
 /** The one place a record is made: a new request, a turn from history, one read back. */

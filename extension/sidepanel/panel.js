@@ -11,6 +11,7 @@ import { LANGUAGES } from '../lib/languages.js';
 import { PanelLink } from '../lib/panel-link.js';
 import { ErrorCode, Op, PORT_NAME, Push } from '../lib/panel-messages.js';
 import { loadSettings } from '../lib/settings.js';
+import { ActionList } from './action-list.js';
 import { download, exportFile } from './export-actions.js';
 import { ReadAloud } from './read-aloud.js';
 import { StatusView } from './status-view.js';
@@ -45,6 +46,12 @@ const thread = new ThreadView({
     retry: (id, options) => call(Op.RETRY, { id, options }),
     translate: (id, language) => call(Op.TRANSLATE, { id, language }),
   },
+});
+const actionList = new ActionList({
+  root: $('action-list'),
+  storage: api.storage.local,
+  onChanged: api.storage.onChanged,
+  run: (actionId) => call(Op.RUN_ACTION, { tabId, actionId }),
 });
 const link = new PanelLink({ connect: () => api.runtime.connect({ name: PORT_NAME }), onOpen: attach, onPush: receive });
 
@@ -111,6 +118,7 @@ function applyLimits(given) {
   limits = given;
   $('question').maxLength = limits.question;
   $('tabs-hint').textContent = t('tabsPickerHint', limits.minTabs, limits.maxTabs);
+  actionList.setLimits(limits);
   showChosenTabs();
 }
 

@@ -222,25 +222,34 @@ export class ThreadView {
     if (hasText && this.readAloud) buttons.push(this.readAloudButton(card, result));
     if (hasText && view.state === 'done') buttons.push(this.translateChoice(card));
     if (view.kind === 'rewrite' && view.canRetry) {
-      const replace = el('button', { type: 'button', textContent: t('replace'), dataset: { testid: 'replace' }, 'aria-label': t('replaceHelp') });
-      replace.disabled = !view.editable || !view.text || view.state !== 'done';
-      if (!view.editable) replace.title = t('replaceNotEditable');
-      replace.addEventListener('click', async () => {
-        const outcome = await this.actions.replace(card.view.id);
-        result.textContent = outcome?.ok ? t('replaced') : outcome?.reason ?? t('replaceFailed');
-        card.answer.dataset.replaced = outcome?.ok ? 'yes' : 'no';
-      });
+      const replace = this.replaceButton(card, result);
       const tone = select(TONES, view.tone ?? 'as-is', t('tone'));
       const length = select(LENGTHS, view.length ?? 'as-is', t('optionLength'));
       const retry = el('button', { type: 'button', textContent: t('retry'), dataset: { testid: 'retry' }, 'aria-label': t('retryRewrite') });
       retry.addEventListener('click', () => this.retry(card, { tone: tone.value, length: length.value }));
       buttons.push(replace, retry, tone, length);
     } else if (view.canRetry) {
+      // A selection action's answer can go back where the selection was, like a rewrite's.
+      if (view.kind === 'selection-action') buttons.push(this.replaceButton(card, result));
       const again = el('button', { type: 'button', textContent: view.state === 'error' ? t('retry') : t('regenerate'), dataset: { testid: 'regenerate' } });
       again.addEventListener('click', () => this.retry(card, {}));
       buttons.push(again);
     }
     card.actions.replaceChildren(...buttons, result);
+  }
+
+  /** Replace: writes the answer back where its selection was (when that is editable). */
+  replaceButton(card, result) {
+    const { view } = card;
+    const replace = el('button', { type: 'button', textContent: t('replace'), dataset: { testid: 'replace' }, 'aria-label': t('replaceHelp') });
+    replace.disabled = !view.editable || !view.text || view.state !== 'done';
+    if (!view.editable) replace.title = t('replaceNotEditable');
+    replace.addEventListener('click', async () => {
+      const outcome = await this.actions.replace(card.view.id);
+      result.textContent = outcome?.ok ? t('replaced') : outcome?.reason ?? t('replaceFailed');
+      card.answer.dataset.replaced = outcome?.ok ? 'yes' : 'no';
+    });
+    return replace;
   }
 
   /** "Translate into…": a menu of languages; choosing one translates this answer. */
