@@ -63,9 +63,13 @@ def find_citations(
 
 def cite(answer: str, cite_from: str, sources: Sequence[SourceDoc]) -> list[dict[str, Any]]:
     """Step: an answer's citations as frames carry them and the history stores them: each
-    quote, and (with several pages, or a PDF) which page it was found on."""
+    quote, and (with several pages, a PDF, a transcript) which page or second it was found at."""
     out = []
     for citation in find_citations(answer, cite_from):
-        source, page = locate(citation.quote, sources)
-        out.append(citation_fields(citation.n, citation.quote, source=source, page=page))
+        at = locate(citation.quote, sources)
+        out.append(
+            citation_fields(
+                citation.n, citation.quote, source=at.source, page=at.page, time=at.time
+            )
+        )
     return out
