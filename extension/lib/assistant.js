@@ -3,12 +3,13 @@
 // (Stop and Regenerate go through it too). The panel only asks for things (lib/panel-messages.js)
 // and shows the book's views; the page functions only read and write pages.
 
-import { capturePage, highlightQuote, readOwnPdf, rememberSelection, replaceSelection } from '../content/page-functions.js';
+import { capturePage, findCaptions, highlightQuote, readOwnPdf, rememberSelection, replaceSelection, seekVideo } from '../content/page-functions.js';
 import { api, pageAccessError } from './browser-api.js';
 import { t } from './i18n.js';
 import { languageName } from './languages.js';
 import { PDF_TYPE, fetchPdf, looksLikePdf, maxPdfBytes, pdfTooLargeMessage } from './pdf.js';
 import { summaryFrameOptions } from './settings.js';
+import { transcriptOf } from './transcript.js';
 
 export const HIGHLIGHT_NAME = 'tiangong-citation';
 const HIGHLIGHT_CSS = `::highlight(${HIGHLIGHT_NAME}) { background-color: #ffd54a; color: #111; }
@@ -57,8 +58,11 @@ export class Assistant {
     this.book.apply(frame);
   }
 
-  /** The page of a tab as the protocol wants it; `share` of the frame when several go at once. */
-  async capture(tabId, share = 1) {
+  /**
+   * The page of a tab as the protocol wants it; `share` of the frame when several go at once.
+   * A captioned video's page is its transcript (in `language` or the UI's when it has several).
+   */
+  async capture(tabId, share = 1, language = '') {
     const frames = this.connection.limits;
     const room = { frameBytes: Math.floor(frames.page_frame_bytes / share), overheadBytes: frames.frame_bytes };
     const tab = await api.tabs.get(tabId).catch(() => null);
@@ -76,7 +80,22 @@ export class Assistant {
       return { page: await this.capturePdf(tabId, tab, room), trimmed: false };
     }
     if (failure || !result) throw new Error(pageAccessError(failure ?? new Error(t('pageReturnedNothing'))));
-    return result;
+    const video = await this.captureTranscript(tabId, result.page, room, language);
+    return video ?? result;
+  }
+
+  /** A captioned video's page: { page (with `transcript`), trimmed: false, cut }; null if none. */
+  async captureTranscript(tabId, page, { frameBytes, overheadBytes }, language) {
+    const maxBytes = Math.max(1024, Math.floor(frameBytes * 0.9) - overheadBytes);
+    const preferred = [language, api.i18n?.getUILanguage?.()].filter(Boolean);
+    const found = await runInPage(tabId, findCaptions, [preferred, maxBytes * 2]).catch(() => null);
+    if (!found) return null;
+    if (found.missing) throw new Error(t('videoNoCaptions'));
+    if (found.failed) throw new Error(t('videoCaptionsUnreadable', found.failed));
+    const read = transcriptOf(found, { maxCues: this.limits.cues, cueChars: this.limits.cueText, maxBytes });
+    if (!read) throw new Error(t('videoCaptionsUnreadable', found.format));
+    const { url, title, lang } = page;
+    return { page: { url, title, ...(lang ? { lang } : {}), transcript: read.transcript }, trimmed: false, cut: read.cut };
   }
 
   async capturePdf(tabId, tab, { frameBytes, overheadBytes }) {
@@ -205,10 +224,13 @@ export class Assistant {
     const thread = this.book.thread(tabId);
     const followUp = kind === 'ask' && conversationId;
     let page = null;
-    if (!followUp || !(await this.samePage(tabId, thread.url))) {
-      const captured = await this.capture(tabId);
+    // A video's page goes again with each follow-up: the service keeps its text, not its times.
+    if (!followUp || thread.video || !(await this.samePage(tabId, thread.url))) {
+      const captured = await this.capture(tabId, 1, params.options?.output_language ?? '');
       page = captured.page;
+      thread.video = Boolean(page.transcript);
       if (captured.trimmed) this.book.note(id, t('pageTrimmed'));
+      if (captured.cut) this.book.note(id, t('transcriptCut'));
       if (params.selection) page.selection = params.selection.slice(0, this.limits.selection);
       else if (kind === 'summarize') delete page.selection; // "Summarize page" means the whole page
     }
@@ -266,12 +288,20 @@ export class Assistant {
 
   /**
    * Shows a cited passage: in the tab it came from (answers across tabs switch to it), at its
-   * page in a PDF.
+   * page in a PDF, at its second in a video (the video seeks there).
    */
-  async cite(tabId, quote, { requestId = null, source = null, page = null } = {}) {
+  async cite(tabId, quote, { requestId = null, source = null, page = null, time = null } = {}) {
     const record = requestId ? this.book.get(requestId) : null;
     const target = source !== null && record?.params?.tabIds?.[source] !== undefined ? record.params.tabIds[source] : tabId;
     if (target !== tabId) await api.tabs.update(target, { active: true }).catch(() => {});
+    if (time !== null) {
+      try {
+        const seeked = await runInPage(target, seekVideo, [time]);
+        return seeked?.found ? { found: true, tabId: target, time: seeked.time } : { found: false, reason: t('videoGone') };
+      } catch (error) {
+        return { found: false, reason: pageAccessError(error) };
+      }
+    }
     if (page) {
       try {
         const tab = await api.tabs.get(target);
