@@ -1,6 +1,7 @@
 """The Firefox build in a real Firefox ESR, driven over WebDriver BiDi (tests/e2e/firefox/
-drive.mjs, puppeteer-core): pairing from the panel and a summary of a real article, and the
-panel's hint when the service refuses the add-on's origin. The real service (extractive
+drive.mjs, puppeteer-core): pairing from the panel and a summary of a real article, the
+panel's hint when the service refuses the add-on's origin, and a captioned video read from
+its captions. The real service (extractive
 engine) runs as a process; the add-on's origin is fixed before Firefox starts so the service
 can allow it. Skips, saying why, without Firefox, node or puppeteer-core."""
 
@@ -117,3 +118,21 @@ def test_firefox_names_the_allow_origin_command_when_the_service_refuses_the_add
     assert "Server not running" not in status["line"]
     assert f"tiangong serve --allow-origin {ORIGIN}" in status["detail"]
     assert "make run" not in status["detail"]
+
+
+def test_firefox_reads_a_video_from_its_captions_and_a_chip_seeks_it(
+    addon: Path, pages: Pages, start_service: StartService
+) -> None:
+    video = REPO / "tests" / "fixtures" / "video"
+    url = pages.add("/video/tides.html", (video / "tides.html").read_text("utf-8"))
+    for name in ("tides.en.vtt", "tides.fr.vtt"):
+        pages.add_file(f"/video/{name}", (video / name).read_bytes(), "text/vtt")
+    service = start_service("extractive", "--allow-origin", ORIGIN)
+    result = drive("video", addon, service.url, url)
+
+    answer = result["answer"]
+    assert answer["state"] == "done", answer
+    assert "Moon" in answer["text"] and "grandmother" not in answer["text"]
+    english = {0.0, 5.0, 11.5, 16.0, 21.0, 27.25, 33.0, 39.0}
+    assert answer["times"] and set(answer["times"]) <= english, answer["times"]
+    assert result["seeked"] == answer["times"][-1]

@@ -3,7 +3,7 @@
 // real service and serves the test page; this script plays the user and prints what the
 // panel showed as one JSON line on stdout, for the Python test to assert on.
 //
-//   node drive.mjs '{"scenario": "pair-and-summarize" | "refused", "firefox", "addon", "uuid",
+//   node drive.mjs '{"scenario": "pair-and-summarize" | "refused" | "video", "firefox", "addon", "uuid",
 //                    "serverUrl", "token", "pageUrl", "output"}'
 //
 // The add-on's origin is chosen before start (pref extensions.webextensions.uuids) so the
@@ -124,7 +124,26 @@ async function refused(browser) {
   return { status: await statusOf(panel) };
 }
 
-const SCENARIOS = { 'pair-and-summarize': pairAndSummarize, refused };
+/** A captioned video summarized from its captions; a chip's click seeks the video. */
+async function video(browser) {
+  const options = await configure(browser, config.token);
+  const { page, panel } = await pageAndPanel(browser, options);
+  await connection(panel, 'connected');
+  await panel.click('[data-testid=summarize]');
+  await panel.waitForFunction(() => document.body.dataset.requestId && ['done', 'error'].includes(document.body.dataset.requestState));
+  const answer = await panel.evaluate(() => {
+    const card = document.querySelector(`[data-testid=answer][data-request-id="${document.body.dataset.requestId}"]`);
+    const chips = [...card.querySelectorAll('[data-testid=citation]')];
+    return { state: card.dataset.state, text: card.textContent, times: chips.map((chip) => Number(chip.dataset.time)), n: chips.at(-1)?.dataset.n ?? null };
+  });
+  if (answer.n === null) return { answer };
+  await panel.click(`[data-testid=answer][data-request-id] [data-testid=citation][data-n="${answer.n}"]`);
+  await panel.waitForFunction((n) => document.body.dataset.citation === `found-${n}`, {}, answer.n);
+  const seeked = await page.evaluate(() => document.querySelector('video').currentTime);
+  return { answer, seeked };
+}
+
+const SCENARIOS = { 'pair-and-summarize': pairAndSummarize, refused, video };
 
 const browser = await launch();
 let result;
