@@ -137,3 +137,31 @@ def test_a_video_without_captions_says_so_instead_of_summarizing_the_comments(
     text = failed.inner_text()
     assert "no captions" in text
     assert not any(word in text.lower() for word in COMMENTS)
+
+
+def test_the_language_option_picks_that_caption_track(
+    browser: Browser, pages: Pages, start_service: StartService
+) -> None:
+    urls = serve(pages, "tides.html", "tides.en.vtt", "tides.fr.vtt")
+    service = start_service("extractive")
+    browser.configure(service)
+    _page, tab = browser.open_page(urls["tides.html"])
+    panel = browser.open_panel(tab)
+    wait_connected(panel)
+    panel.locator("#summary-options summary").click()
+    panel.locator("#summary-language").select_option("fr")
+    try:
+        panel.get_by_test_id("summarize").click()
+        summary = answer(panel, wait_request(panel, "done"))
+        assert "Lune" in summary.inner_text() and "Moon" not in summary.inner_text()
+        french = cue_starts((VIDEO / "tides.fr.vtt").read_text("utf-8"))
+        assert chip_times(summary) and set(chip_times(summary)) <= french
+    finally:
+        # The option is remembered for every later test in this browser: set it back.
+        panel.locator("#summary-language").select_option("")
+        panel.wait_for_function(
+            """async () => {
+                const { summaryOptions } = await chrome.storage.local.get('summaryOptions');
+                return !summaryOptions?.output_language;
+            }"""
+        )
