@@ -81,21 +81,29 @@ export class Assistant {
     }
     if (failure || !result) throw new Error(pageAccessError(failure ?? new Error(t('pageReturnedNothing'))));
     const video = await this.captureTranscript(tabId, result.page, room, language);
-    return video ?? result;
+    return video?.unread ? { ...result, captionsUnread: video.unread } : (video ?? result);
   }
 
-  /** A captioned video's page: { page (with `transcript`), trimmed: false, cut }; null if none. */
+  /**
+   * A captioned video's page: { page (with `transcript`), trimmed: false, cut }; null when the
+   * page has none. A YouTube video without readable captions is an error (its page is mostly
+   * comments); a <track> that cannot be read leaves the page to be read as it is: { unread }.
+   */
   async captureTranscript(tabId, page, { frameBytes, overheadBytes }, language) {
     const maxBytes = Math.max(1024, Math.floor(frameBytes * 0.9) - overheadBytes);
     const preferred = [language, api.i18n?.getUILanguage?.()].filter(Boolean);
     const found = await runInPage(tabId, findCaptions, [preferred, maxBytes * 2]).catch(() => null);
     if (!found) return null;
     if (found.missing) throw new Error(t('videoNoCaptions'));
-    if (found.failed) throw new Error(t('videoCaptionsUnreadable', found.failed));
-    const read = transcriptOf(found, { maxCues: this.limits.cues, cueChars: this.limits.cueText, maxBytes });
-    if (!read) throw new Error(t('videoCaptionsUnreadable', found.format));
-    const { url, title, lang } = page;
-    return { page: { url, title, ...(lang ? { lang } : {}), transcript: read.transcript }, trimmed: false, cut: read.cut };
+    const read = found.failed ? null : transcriptOf(found, { maxCues: this.limits.cues, cueChars: this.limits.cueText, maxBytes });
+    if (!read) {
+      const reason = found.failed ?? found.format;
+      if (found.kind === 'youtube') throw new Error(t('videoCaptionsUnreadable', reason));
+      return { unread: reason };
+    }
+    const { url, title, lang, selection } = page;
+    const kept = { url, title, ...(lang ? { lang } : {}), ...(selection ? { selection } : {}) };
+    return { page: { ...kept, transcript: read.transcript }, trimmed: false, cut: read.cut };
   }
 
   async capturePdf(tabId, tab, { frameBytes, overheadBytes }) {
@@ -231,6 +239,7 @@ export class Assistant {
       thread.video = Boolean(page.transcript);
       if (captured.trimmed) this.book.note(id, t('pageTrimmed'));
       if (captured.cut) this.book.note(id, t('transcriptCut'));
+      if (captured.captionsUnread) this.book.note(id, t('captionsUnreadPageRead', captured.captionsUnread));
       if (params.selection) page.selection = params.selection.slice(0, this.limits.selection);
       else if (kind === 'summarize') delete page.selection; // "Summarize page" means the whole page
     }

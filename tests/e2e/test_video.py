@@ -165,3 +165,27 @@ def test_the_language_option_picks_that_caption_track(
                 return !summaryOptions?.output_language;
             }"""
         )
+
+
+def test_a_caption_track_that_cannot_be_read_leaves_the_page_to_be_read_with_a_note(
+    browser: Browser, pages: Pages, start_service: StartService
+) -> None:
+    url = pages.add(
+        "/video/broken-track.html",
+        "<html lang=en><title>Bridges</title><article><video>"
+        '<track kind="captions" srclang="en" src="missing.vtt"></video>'
+        "<p>The old stone bridge over the river opened to traffic in the spring of 1932.</p>"
+        "<p>It was built from granite quarried in the hills north of the town.</p>"
+        "</article></html>",
+    )
+    service = start_service("extractive")
+    browser.configure(service)
+    _page, tab = browser.open_page(url)
+    panel = browser.open_panel(tab)
+    wait_connected(panel)
+
+    panel.get_by_test_id("summarize").click()
+    summary = answer(panel, wait_request(panel, "done"))
+    assert "1932" in summary.inner_text()
+    assert "captions could not be read (HTTP 404)" in summary.locator(".notice").inner_text()
+    assert summary.get_by_test_id("citation").first.get_attribute("data-time") is None
