@@ -206,8 +206,9 @@ export function highlightQuote(quote, highlightName) {
 
 /**
  * A video's captions, fetched from inside the page (same origin and cookies as the player):
- * a YouTube watch page's caption track (from the `ytInitialPlayerResponse` its HTML embeds), or
- * a `<track kind="captions|subtitles">` of a `<video>`; the one in the first `preferred`
+ * a YouTube watch page's caption track (from the `ytInitialPlayerResponse` its HTML embeds; when
+ * YouTube gives no file, the transcript panel the page shows, if open), or a
+ * `<track kind="captions|subtitles">` of a `<video>`; the one in the first `preferred`
  * language found (exact tag, then the same base language), else the page's default track, a
  * hand-made one before automatic captions. Returns { kind, format, language, body } (the raw
  * caption file, parsed by the worker: lib/transcript.js), { kind, missing: true } for a
@@ -271,13 +272,23 @@ export async function findCaptions(preferred, maxChars) {
     }
     return null;
   };
+  // The transcript panel YouTube shows under "Show transcript": one renderer per segment.
+  const shownTranscript = () => {
+    const segments = [...document.querySelectorAll('ytd-transcript-segment-renderer')]
+      .map((segment) => ({
+        at: segment.querySelector('.segment-timestamp')?.textContent.trim() ?? '',
+        text: segment.querySelector('.segment-text')?.textContent.trim() ?? '',
+      }))
+      .filter((segment) => segment.at && segment.text);
+    return segments.length ? { kind: 'youtube', format: 'segments', language: '', body: JSON.stringify(segments).slice(0, maxChars) } : null;
+  };
   const player = playerResponse();
   if (player?.videoDetails) {
     const tracks = (player.captions?.playerCaptionsTracklistRenderer?.captionTracks ?? [])
       .filter((track) => typeof track.baseUrl === 'string')
       .map((track) => ({ url: new URL(track.baseUrl, location.href).href, lang: track.languageCode, auto: track.kind === 'asr' }));
-    if (!tracks.length) return { kind: 'youtube', missing: true };
-    return read('youtube', 'youtube', best(tracks));
+    const fetched = tracks.length ? await read('youtube', 'youtube', best(tracks)) : { kind: 'youtube', missing: true };
+    return fetched.body ? fetched : (shownTranscript() ?? fetched);
   }
 
   const tracks = [...document.querySelectorAll('video track')]

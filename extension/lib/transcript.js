@@ -1,6 +1,7 @@
 // A video's caption file (what content/page-functions.js findCaptions fetched) → the
 // protocol's `page.transcript` {language?, cues: [{start, end?, text}]}: WebVTT from a <track>,
-// or YouTube's timed text (its XML formats, or json3). Pure functions, no browser globals.
+// YouTube's timed text (its XML formats, or json3), or the segments of the transcript panel a
+// YouTube page shows ([{at: "1:05", text}]). Pure functions, no browser globals.
 
 const TIMESTAMP = /(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})/;
 const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/;
@@ -72,6 +73,21 @@ export function parseYoutube(body) {
   return cues;
 }
 
+/** The transcript panel's segments: "m:ss" or "h:mm:ss" stamps → seconds. */
+export function parseSegments(body) {
+  const segments = JSON.parse(body);
+  if (!Array.isArray(segments)) return [];
+  return segments
+    .map((segment) => {
+      const parts = String(segment?.at ?? '').split(':').map(Number);
+      const start = parts.length >= 2 && parts.length <= 3 && parts.every(Number.isFinite) ? parts.reduce((total, part) => total * 60 + part, 0) : NaN;
+      return { start, text: plain(String(segment?.text ?? '')) };
+    })
+    .filter((cue) => Number.isFinite(cue.start));
+}
+
+const PARSERS = { vtt: parseVtt, youtube: parseYoutube, segments: parseSegments };
+
 const round = (value) => Math.min(MAX_SECONDS, Math.round(value * 1000) / 1000);
 
 /**
@@ -80,7 +96,12 @@ const round = (value) => Math.min(MAX_SECONDS, Math.round(value * 1000) / 1000);
  * many as `maxCues` and `maxBytes` (of JSON) allow. null when no cue has text.
  */
 export function transcriptOf({ format, body, language }, { maxCues, cueChars, maxBytes }) {
-  const parsed = format === 'youtube' ? parseYoutube(body) : parseVtt(body);
+  let parsed;
+  try {
+    parsed = (PARSERS[format] ?? parseVtt)(body);
+  } catch {
+    return null; // a JSON body that is not JSON: nothing readable
+  }
   const encoder = new TextEncoder();
   const cues = [];
   let bytes = 0;

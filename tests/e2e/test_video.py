@@ -122,6 +122,28 @@ def test_a_youtube_watch_page_is_read_from_its_caption_track_in_the_preferred_la
     assert seeked == times[-1]
 
 
+def test_a_youtube_page_whose_track_gives_nothing_is_read_from_its_shown_transcript(
+    browser: Browser, pages: Pages, start_service: StartService
+) -> None:
+    urls = serve(pages, "youtube-transcript-shown.html")
+    pages.add_file("/api/timedtext/empty", b"", "text/xml")  # YouTube may answer so
+    service = start_service("extractive")
+    browser.configure(service)
+    page, tab = browser.open_page(urls["youtube-transcript-shown.html"])
+    panel = browser.open_panel(tab)
+    wait_connected(panel)
+
+    panel.get_by_test_id("question").fill("Which volcano is one of the most active?")
+    panel.get_by_test_id("send").click()
+    reply = answer(panel, wait_request(panel, "done"))
+    assert "Etna" in reply.inner_text()
+    assert not any(word in reply.inner_text().lower() for word in COMMENTS)
+    times = chip_times(reply)
+    assert 33.0 in times and set(times) <= {0.0, 7.0, 15.0, 24.0, 33.0}, times
+    seeked = click_chip_and_wait_for_the_seek(panel, page, reply, "video.html5-main-video")
+    assert seeked == times[-1]
+
+
 def test_a_video_without_captions_says_so_instead_of_summarizing_the_comments(
     browser: Browser, pages: Pages, start_service: StartService
 ) -> None:

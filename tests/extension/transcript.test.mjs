@@ -77,3 +77,13 @@ test('chips show times as m:ss, or h:mm:ss past the hour', () => {
   assert.equal(clockTime(65.9), '1:05');
   assert.equal(clockTime(3723.5), '1:02:03');
 });
+
+test('the transcript panel YouTube shows is read from its stamps, and a body that is no JSON reads as nothing', () => {
+  const body = JSON.stringify([{ at: '0:05', text: 'Ice moves.' }, { at: '1:02:03', text: 'Much later.' }, { at: 'soon', text: 'No time.' }]);
+  assert.deepEqual(transcriptOf({ format: 'segments', body }, ROOM).transcript.cues, [
+    { start: 5, text: 'Ice moves.' },
+    { start: 3723, text: 'Much later.' },
+  ]);
+  assert.equal(transcriptOf({ format: 'segments', body: '{not json' }, ROOM), null);
+  assert.equal(transcriptOf({ format: 'youtube', body: '{not json' }, ROOM), null);
+});
