@@ -230,6 +230,7 @@ export class Assistant {
     if (!PAGE_KINDS.has(kind)) throw new Error(`unknown request kind ${kind}`);
     if (params.tabIds) return this.buildManyFrame(record);
     const thread = this.book.thread(tabId);
+    const readBefore = thread.url;
     const followUp = kind === 'ask' && conversationId;
     let page = null;
     // A video's page goes again with each follow-up: the service keeps its text, not its times.
@@ -237,9 +238,13 @@ export class Assistant {
       const captured = await this.capture(tabId, 1, params.options?.output_language ?? '');
       page = captured.page;
       thread.video = Boolean(page.transcript);
-      if (captured.trimmed) this.book.note(id, t('pageTrimmed'));
-      if (captured.cut) this.book.note(id, t('transcriptCut'));
-      if (captured.captionsUnread) this.book.note(id, t('captionsUnreadPageRead', captured.captionsUnread));
+      const notes = [];
+      // The tab shows another page than the conversation read so far: the answer says so.
+      if (readBefore && page.url && readBefore.split('#')[0] !== page.url.split('#')[0]) notes.push(t('readsNewPage', page.title || page.url));
+      if (captured.trimmed) notes.push(t('pageTrimmed'));
+      if (captured.cut) notes.push(t('transcriptCut'));
+      if (captured.captionsUnread) notes.push(t('captionsUnreadPageRead', captured.captionsUnread));
+      if (notes.length) this.book.note(id, notes.join(' '));
       if (params.selection) page.selection = params.selection.slice(0, this.limits.selection);
       else if (kind === 'summarize') delete page.selection; // "Summarize page" means the whole page
     }

@@ -10,7 +10,7 @@
 //   { reply: seq, ok: false, error: { code, message } }    (code: one of ErrorCode)
 //   { push: 'thread' | 'answer' | 'status', value }
 //
-// A thread is `RequestBook.view(tabId)`: { tabId, conversationId, url, requests: [answer…] };
+// A thread is `RequestBook.view(tabId)`: { tabId, conversationId, url, title, requests: [answer…] };
 // an answer is `answerView(record)` (lib/request-book.js); a status is `Connection.status`.
 // The panel draws those and keeps no answer of its own.
 

@@ -1,6 +1,6 @@
 """The panel from 200 px wide up: Firefox's sidebar is 252 px, Chromium's side panel 320 px.
 At each width every control a user needs (the toolbar's buttons, Pair, Summarize, the
-question box, Send, an answer card with its chips and actions) lies wholly inside the panel,
+question box, Send, an answer card with its chips and actions, Export) lies wholly inside the panel,
 and nothing makes the panel scroll sideways. Real Chromium and the real service
 (extractive engine)."""
 
@@ -114,5 +114,9 @@ def test_every_control_fits_the_panel_at_200_252_and_320_px(
         "copy": summary.get_by_test_id("copy"),
         "regenerate": summary.get_by_test_id("regenerate"),
         "translate": summary.get_by_test_id("translate"),
+        "copy with sources": summary.get_by_test_id("copy-cited"),
+        "read aloud": summary.get_by_test_id("read-aloud"),
+        "export markdown": panel.get_by_test_id("export-markdown"),
+        "export json": panel.get_by_test_id("export-json"),
     }
     assert at_each_width(panel, "answer", {**toolbar, **card}) == FITS

@@ -73,3 +73,12 @@ def cite(answer: str, cite_from: str, sources: Sequence[SourceDoc]) -> list[dict
             )
         )
     return out
+
+
+def cite_quotes(quotes: Sequence[str], sources: Sequence[SourceDoc]) -> list[dict[str, Any]]:
+    """Citations of the page sentences an answer was composed from, numbered in order."""
+    out = []
+    for n, quote in enumerate(dict.fromkeys(q for q in quotes if q), start=1):
+        at = locate(quote, sources)
+        out.append(citation_fields(n, quote, source=at.source, page=at.page, time=at.time))
+    return out

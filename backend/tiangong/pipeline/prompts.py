@@ -44,6 +44,9 @@ SUMMARY_MAX_TOKENS = {
     "headline": {"short": 32, "medium": 32, "long": 32},
 }
 ASK_MAX_TOKENS = 320
+# A small model restating evidence: one or two sentences, and each summary sentence alone.
+EVIDENCE_ANSWER_MAX_TOKENS = 64
+SENTENCE_MAX_TOKENS = 48
 
 _LANGUAGES = {
     "en": "English",
@@ -170,6 +173,41 @@ def ask_messages(
             messages.append(ChatMessage("user", turn.text))
     messages.append(ChatMessage("user", question + _language_clause(output_language)))
     return tuple(messages)
+
+
+def evidence_answer_messages(
+    evidence: str, question: str, *, output_language: str | None = None
+) -> tuple[ChatMessage, ...]:
+    """A question put to a small model with only the passages that answer it: it is asked to
+    restate them, in their own words, names and numbers (what it does faithfully)."""
+    return (
+        ChatMessage("system", SYSTEM),
+        ChatMessage(
+            "user",
+            f"{evidence}\n\nQuestion: {question}\nAnswer in one short sentence. Copy the exact "
+            "words, names and numbers from the text above." + _language_clause(output_language),
+        ),
+    )
+
+
+_SENTENCE_TASKS = {
+    "bullet": "Rewrite the sentence above as one short sentence. Keep its names and numbers.",
+    "headline": "Write a headline of under 12 words for the sentence above. Keep its names. "
+    "Reply with the headline only.",
+}
+
+
+def sentence_messages(
+    sentence: str, *, shape: str = "bullet", output_language: str | None = None
+) -> tuple[ChatMessage, ...]:
+    """One sentence of the page, to be said shorter (a summary's bullet) or as a headline."""
+    return (
+        ChatMessage("system", SYSTEM),
+        ChatMessage(
+            "user",
+            f"{sentence}\n\n{_SENTENCE_TASKS[shape]}" + _language_clause(output_language),
+        ),
+    )
 
 
 _TONES = {
