@@ -9,7 +9,8 @@ Sections: peer (llama.cpp on the same GGUF, skipped when llama_cpp is not instal
 ttft (first token on a ~4k-token page, cold), streams (tok/s per stream with 1, 8 and 32
 requests at once), followup (prefix-cache TTFT), concurrent (8 requests vs one after
 another), websocket (streaming through the server vs the engine alone), cancel, long
-(map-reduce summaries of 5k/20k/50k-token pages), memory (peak RSS with 8 requests in
+(map-reduce summaries of 5k/20k/50k-token pages; the service reads whole pages here,
+`--reading page`, so these figures are the engine's, whatever the model's size), memory (peak RSS with 8 requests in
 flight; GPU memory too on CUDA). Prints figures; it
 asserts nothing about time.
 """
@@ -258,7 +259,7 @@ async def websocket(engine: TransformersEngine, reps: int) -> None:
     socket: list[float] = []
     with tempfile.TemporaryDirectory() as data:
         async with (
-            run_server(Path(data), serve_with=engine) as server,
+            run_server(Path(data), serve_with=engine, reading="page") as server,
             connect(server.ws_url, max_size=None) as ws,
         ):
             c = LeanClient(ws)
@@ -344,7 +345,10 @@ async def long_pages(engine: TransformersEngine, sizes: list[int]) -> None:
     from tests.wsclient import client
 
     with tempfile.TemporaryDirectory() as data:
-        async with run_server(Path(data), serve_with=engine) as server, client(server.ws_url) as c:
+        async with (
+            run_server(Path(data), serve_with=engine, reading="page") as server,
+            client(server.ws_url) as c,
+        ):
             for size in sizes:
                 text = page_of(engine, size)
                 page = {"url": "https://example.com/long", "title": "Long", "text": text}
