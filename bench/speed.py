@@ -9,10 +9,10 @@ Sections: peer (llama.cpp on the same GGUF, skipped when llama_cpp is not instal
 ttft (first token on a ~4k-token page, cold), streams (tok/s per stream with 1, 8 and 32
 requests at once), followup (prefix-cache TTFT), concurrent (8 requests vs one after
 another), websocket (streaming through the server vs the engine alone), cancel, long
-(map-reduce summaries of 5k/20k/50k-token pages; the service reads whole pages here,
-`--reading page`, so these figures are the engine's, whatever the model's size), memory (peak RSS with 8 requests in
-flight; GPU memory too on CUDA). Prints figures; it
-asserts nothing about time.
+(map-reduce summaries of 5k/20k/50k-token pages), memory (peak RSS with 8 requests in
+flight; GPU memory too on CUDA). The service reads whole pages here (`--reading page`), so
+the figures are the engine's whatever the model's size. Prints figures; it asserts nothing
+about time.
 """
 
 from __future__ import annotations
