@@ -209,6 +209,9 @@ def test_a_port_taken_by_another_program_moves_the_service_to_the_next_free_one(
     installed: Installed,
 ) -> None:
     with socket.socket() as stranger:
+        # The test's port is held in TIME_WAIT (tests/conftest.py free_port): binding it
+        # needs SO_REUSEADDR, as any server's listening socket has.
+        stranger.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         stranger.bind(("127.0.0.1", installed.port))
         stranger.listen()
         answer = installed.host().ask({"type": "connect"})[-1]
