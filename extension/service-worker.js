@@ -9,6 +9,7 @@ import { api, openPanelWindow, openSidebar, sidebarKind } from './lib/browser-ap
 import { Codec, loadSchemas } from './lib/codec.js';
 import { Connection, probeHealth } from './lib/connection.js';
 import { createMenus, parseMenuId } from './lib/menus.js';
+import { NativeLink, NativeStarter } from './lib/native-link.js';
 import { PanelHub } from './lib/panel-hub.js';
 import { Op } from './lib/panel-messages.js';
 import { RequestBook, answerView } from './lib/request-book.js';
@@ -49,6 +50,8 @@ const book = new RequestBook({
 
 let connection = null;
 let assistant = null;
+// Asks the native host to start the service and hand over URL + token (lib/native-link.js).
+let starter = null;
 
 // Start-up reads everything first and builds only once all of it came, so a start that failed
 // (say the schema could not be read) leaves nothing half made, and the next call tries again.
@@ -74,10 +77,26 @@ async function start() {
     probe: (base) => probeHealth(base, `${location.protocol}//${location.host}`),
     client: { name: 'tiangong-extension', version },
   });
-  connection.onStatus((status) => hub.pushStatus(status));
+  connection.onStatus((status) => hub.pushStatus(panelStatus(status)));
+  starter = new NativeStarter({
+    link: new NativeLink({
+      connectNative: (name) => api.runtime.connectNative(name),
+      // Chromium says why a port closed in runtime.lastError, Firefox in port.error.
+      lastError: (port) => api.runtime.lastError ?? port?.error,
+      origin: sidebarKind() === 'firefox' ? api.runtime.getURL('') : null,
+    }),
+    connection,
+    store: (values) => api.storage.local.set(values),
+    onChange: () => hub.pushStatus(panelStatus(connection.status)),
+  });
   assistant = new Assistant({ connection, book, limits: codec.limits });
   book.load(stored?.[SNAPSHOT_KEY]);
   connection.configure({ url: settings.serverUrl, token: settings.token });
+}
+
+/** The connection's status as panels see it: with the native host's part (starting, failed). */
+function panelStatus(status) {
+  return starter ? starter.overlay(status) : status;
 }
 
 api.storage.onChanged.addListener(async (changes, area) => {
@@ -106,6 +125,7 @@ api.commands?.onCommand.addListener(async (command, tab) => {
   if (!target) return;
   openSidebar(target);
   await ready();
+  starter.wanted();
   const { summaryOptions } = await loadSettings(api.storage.local);
   assistant.summarize(target.id, summaryOptions);
 });
@@ -115,6 +135,7 @@ api.contextMenus.onClicked.addListener(async (info, tab) => {
   if (!choice || !tab) return;
   openSidebar(tab); // first, while the click still counts as the user's gesture
   await ready();
+  starter.wanted();
   const settings = await loadSettings(api.storage.local);
   if (choice.kind === 'rewrite') {
     api.storage.local.set({ rewriteOptions: choice.options });
@@ -139,13 +160,16 @@ function panelLimits() {
 const handlers = {
   [Op.ATTACH]({ tabId = null }) {
     connection.connectNow();
+    starter.wanted();
     const thread = tabId === null ? null : book.view(tabId);
-    return { thread, status: connection.status, sidebar: sidebarKind(), workerStarted: STARTED_AT, limits: panelLimits() };
+    return { thread, status: panelStatus(connection.status), sidebar: sidebarKind(), workerStarted: STARTED_AT, limits: panelLimits() };
   },
   async [Op.SUMMARIZE]({ tabId, options, tabIds }) {
+    starter.wanted();
     return { id: await assistant.summarize(tabId, options, { tabIds }) };
   },
   async [Op.ASK]({ tabId, question, tabIds, outputLanguage }) {
+    starter.wanted();
     return { id: await assistant.ask(tabId, question, { tabIds, outputLanguage }) };
   },
   async [Op.TRANSLATE_SELECTION]({ tabId, language }) {
@@ -183,6 +207,7 @@ const handlers = {
   },
   [Op.RECONNECT]() {
     connection.connectNow();
+    starter.wanted();
     return {};
   },
   [Op.PING]() {

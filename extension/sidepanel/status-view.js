@@ -21,8 +21,15 @@ function percent(done, total) {
   return total > 0 ? ` ${Math.floor((100 * done) / total)}%` : '';
 }
 
-/** The one-line summary and the longer detail for a connection status. */
+/** The one-line summary and the longer detail for a connection status (with what the
+ * native host said, when it could not help). */
 export function describeStatus(status) {
+  const described = describeConnection(status);
+  if (!status.hostProblem) return described;
+  return { ...described, detail: [described.detail, status.hostProblem].filter(Boolean).join(' ') };
+}
+
+function describeConnection(status) {
   const engine = status.engine;
   switch (status.state) {
     case 'connected': {
@@ -36,6 +43,7 @@ export function describeStatus(status) {
       return { state: 'connected', line, detail };
     }
     case 'connecting':
+      if (status.code === 'starting') return { state: 'connecting', line: t('statusStarting'), detail: t('statusStartingDetail') };
       return { state: 'connecting', line: t('statusConnecting'), detail: '' };
     case 'offline':
       return { state: 'offline', line: status.code === 'forbidden' ? t('statusForbidden') : t('statusOffline'), detail: status.message };
