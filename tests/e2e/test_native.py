@@ -1,0 +1,187 @@
+"""Zero set-up in real Chromium: `tiangong install` (the real command) registers the native
+host in a fresh profile; with no service running and no token entered, opening the panel has
+the browser start the host, which starts `tiangong serve` (extractive engine, saved by
+install); the panel connects on its own and summarizes a page. The service killed, asking
+again starts it again. Every service the host started is killed at the end, pass or fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.conftest import free_port
+from tests.e2e.conftest import Browser, Pages, answer, wait_connected, wait_request
+from tests.support.service_process import health, service_env, tiangong_command
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.e2e
+
+ARTICLE = (
+    "<html lang=en><title>The lighthouse</title><article><h1>The lighthouse</h1>"
+    "<p>The lighthouse on the northern cape was lit for the first time in 1874.</p>"
+    "<p>Its keeper climbed one hundred and twelve steps to trim the wick every evening.</p>"
+    "<p>An electric lamp replaced the oil flame in 1931, and the keeper's cottage became "
+    "a small museum.</p></article>"
+)
+# Starting Python, the service and its engine on a busy machine: generous, never waited out
+# when things work (every wait below ends on a state, not a time).
+START_MS = 90_000
+# Records every text the status line shows, from the panel's first frame on.
+STATUS_RECORDER = """
+window.statusLines = [];
+new MutationObserver(() => {
+  const line = document.querySelector('[data-testid=status] .status-text')?.textContent;
+  if (line && window.statusLines.at(-1) !== line) window.statusLines.push(line);
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+class HostStarted:
+    """The services the host starts in `data_dir` (their pid is in service.json): killed by
+    pid at the end, whatever happened."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.pids: set[int] = set()
+
+    def current(self) -> tuple[int, int]:
+        state = json.loads((self.data_dir / "service.json").read_text("utf-8"))
+        self.pids.add(int(state["pid"]))
+        return int(state["port"]), int(state["pid"])
+
+    def kill(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def kill_all(self) -> None:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            self.current()
+        for pid in self.pids:
+            self.kill(pid)
+
+
+def wait_until_gone(port: int) -> None:
+    """Polls /health until nothing answers (the killed service's socket closed)."""
+    deadline = time.monotonic() + 30
+    while health(port) is not None:
+        assert time.monotonic() < deadline, f"the service on port {port} did not stop"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> Iterator[tuple[Path, Path, int, HostStarted]]:
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    data_dir = tmp_path / "data"
+    port = free_port()
+    done = subprocess.run(
+        tiangong_command(
+            "install",
+            "--browser",
+            "chromium",
+            "--user-data-dir",
+            str(profile),
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--engine",
+            "extractive",
+        ),
+        env=service_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    started = HostStarted(data_dir)
+    yield profile, data_dir, port, started
+    started.kill_all()
+
+
+def summarize(panel: Page, previous: str = "") -> str:
+    panel.get_by_test_id("summarize").click()
+    request_id = wait_request(panel, ("done", "error"), previous)
+    assert panel.evaluate("() => document.body.dataset.requestState") == "done", answer(
+        panel, request_id
+    ).inner_text()
+    return request_id
+
+
+def test_opening_the_panel_starts_the_service_through_the_native_host(
+    browser_session: Browser, pages: Pages, installed: tuple[Path, Path, int, HostStarted]
+) -> None:
+    profile, data_dir, port, started = installed
+    manifest = json.loads(
+        (profile / "NativeMessagingHosts" / "local.tiangong.host.json").read_text()
+    )
+    assert Path(manifest["path"]).is_absolute() and os.access(manifest["path"], os.X_OK)
+    assert health(port) is None, "no service may run before the panel opens"
+
+    assert browser_session.launch is not None
+    context = browser_session.launch({}, (), profile=profile)
+    try:
+        context.add_init_script(STATUS_RECORDER)
+        browser = Browser(context)
+        _page, tab = browser.open_page(pages.add("/lighthouse.html", ARTICLE))
+        panel = browser.open_panel(tab)
+        panel.wait_for_function(
+            "() => document.body.dataset.connection === 'connected'", timeout=START_MS
+        )
+        assert panel.locator("#pairing").is_hidden()
+        lines = panel.evaluate("() => window.statusLines")
+        assert "Starting Tiangong…" in lines, lines
+
+        # The token is the service's own, stored as if pasted; the URL is the host's port.
+        token = subprocess.run(
+            tiangong_command("token", "--data-dir", str(data_dir)),
+            env=service_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        stored = browser.worker().evaluate("() => chrome.storage.local.get(['serverUrl', 'token'])")
+        first_port, first_pid = started.current()
+        assert stored == {"serverUrl": f"ws://127.0.0.1:{first_port}/ws", "token": token}
+
+        first = summarize(panel)
+        assert "lighthouse" in answer(panel, first).inner_text().lower()
+
+        # Killed (as a crash or a reboot would): asking again has the host start it again.
+        started.kill(first_pid)
+        wait_until_gone(first_port)
+        panel.wait_for_function(
+            "() => document.body.dataset.connection === 'offline'", timeout=START_MS
+        )
+        panel.get_by_test_id("summarize").click()
+        # The request waits for the start (which may take longer than a request's usual wait).
+        panel.wait_for_function(
+            """(first) => {
+                const b = document.body.dataset;
+                return b.requestId && b.requestId !== first && b.requestState !== 'streaming';
+            }""",
+            arg=first,
+            timeout=START_MS,
+        )
+        second = str(panel.evaluate("() => document.body.dataset.requestId"))
+        text = answer(panel, second).inner_text()
+        assert panel.evaluate("() => document.body.dataset.requestState") == "done", text
+        assert "lighthouse" in text.lower()
+        wait_connected(panel)
+        _port, second_pid = started.current()
+        assert second_pid != first_pid
+        assert health(_port) is not None
+    finally:
+        context.close()
