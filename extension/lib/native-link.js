@@ -130,6 +130,7 @@ export class NativeStarter {
     this.phase = 'idle'; // 'asking' | 'starting' (the host is starting the service)
     this.pending = false;
     this.problem = null; // the last failure, {code, message}; null after a success
+    this.started = false; // the host's last answer started the service (its model may load)
     connection.onStatus((status) => this.observe(status));
   }
 
@@ -161,6 +162,7 @@ export class NativeStarter {
         },
       });
       this.problem = null;
+      this.started = service.started;
       await this.store({ serverUrl: service.url, token: service.token });
       this.connection.configure({ url: service.url, token: service.token });
       this.connection.connectNow();
@@ -175,7 +177,10 @@ export class NativeStarter {
   /** The status panels see: the connection's, told that the host is starting the service, or
    * with what the host said when it could not help. */
   overlay(status) {
-    if (status.state === 'connected') return status;
+    if (status.state === 'connected') {
+      // A service the host just started is still starting while its model loads.
+      return this.started && status.engine?.state === 'loading' ? { ...status, code: 'starting' } : status;
+    }
     if (this.phase === 'starting') return { ...status, state: 'connecting', code: 'starting', message: t('statusStarting') };
     if (this.phase === 'asking') return { ...status, state: 'connecting', code: 'asking' };
     if (!this.problem || !hostCanHelp(status)) return status;

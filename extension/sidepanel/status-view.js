@@ -36,7 +36,10 @@ function describeConnection(status) {
       if (engine?.state === 'loading') {
         const loading = status.loading;
         const stage = loading ? `${loading.stage}${percent(loading.done, loading.total)}` : 'starting';
-        return { state: 'loading', line: t('statusLoading', engine.model, stage), detail: t('statusLoadingDetail') };
+        const loadingLine = t('statusLoading', engine.model, stage);
+        // Started by the native host: it is still "starting" while the model loads.
+        const line = status.code === 'starting' ? `${t('statusStarting')} ${loadingLine}` : loadingLine;
+        return { state: 'loading', line, detail: t('statusLoadingDetail') };
       }
       const line = engine ? `${t('statusConnected')} · ${engine.name} · ${engine.model}` : t('statusConnected');
       const detail = engine?.fallback_reason ? t('statusFallback', engine.fallback_reason) : '';

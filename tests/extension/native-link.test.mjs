@@ -197,6 +197,17 @@ test('an opened panel without a token: the host starts the service, its URL and 
   assert.equal(starter.phase, 'idle');
 });
 
+test('a service the host started still says "Starting Tiangong…" while its model loads', async () => {
+  const { starter, connection } = starterWith({ state: 'unpaired', url: LOCAL }, serviceHost);
+  starter.wanted();
+  await tick();
+  const engine = { name: 'transformers', model: 'SmolLM2', state: 'loading' };
+  connection.set({ state: 'connected', url: LOCAL, engine, loading: { stage: 'weights', done: 1, total: 4 } });
+  assert.equal(describeStatus(starter.overlay(connection.status)).line, 'Starting Tiangong… Loading SmolLM2: weights 25%');
+  connection.set({ state: 'connected', url: LOCAL, engine: { ...engine, state: 'ready' } });
+  assert.equal(describeStatus(starter.overlay(connection.status)).line, 'Connected · transformers · SmolLM2');
+});
+
 test('a team server keeps token pairing: the host is never asked', async () => {
   const { starter, connection, ports } = starterWith({ state: 'unpaired', url: TEAM }, serviceHost);
   starter.wanted();
