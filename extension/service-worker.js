@@ -1,7 +1,8 @@
 // The background of the extension: owns the one WebSocket (lib/connection.js), the book of
 // answers (lib/request-book.js), the context menu and the shortcuts. Panels connect a runtime
 // port, send the ops of lib/panel-messages.js and get the book's views pushed back
-// (lib/panel-hub.js). Listeners are registered synchronously at the top level, as MV3
+// (lib/panel-hub.js). When the service on this computer needs starting or pairing, it asks the
+// native host (lib/native-link.js). Listeners are registered synchronously at the top level, as MV3
 // requires; they await `ready()` (schemas, settings, restored answers) before they act.
 
 import { Assistant } from './lib/assistant.js';
