@@ -5,6 +5,7 @@
 // native host (lib/native-link.js). Listeners are registered synchronously at the top level, as MV3
 // requires; they await `ready()` (schemas, settings, restored answers) before they act.
 
+import { STORAGE_KEY as ACTIONS_KEY, loadActions } from './lib/actions.js';
 import { Assistant } from './lib/assistant.js';
 import { api, openPanelWindow, openSidebar, sidebarKind } from './lib/browser-api.js';
 import { Codec, loadSchemas } from './lib/codec.js';
@@ -14,6 +15,7 @@ import { NativeLink, NativeStarter } from './lib/native-link.js';
 import { PanelHub } from './lib/panel-hub.js';
 import { Op } from './lib/panel-messages.js';
 import { RequestBook, answerView } from './lib/request-book.js';
+import { t } from './lib/i18n.js';
 import { loadSettings } from './lib/settings.js';
 
 const SNAPSHOT_KEY = 'requestBook';
@@ -100,7 +102,24 @@ function panelStatus(status) {
   return starter ? starter.overlay(status) : status;
 }
 
+/** The user's actions as stored (lib/actions.js), checked against the schema's limits. */
+async function userActions() {
+  await ready();
+  return loadActions(api.storage.local, { promptChars: assistant.limits.instruction });
+}
+
+async function findAction(actionId) {
+  const action = (await userActions()).find((candidate) => candidate.id === actionId);
+  if (!action) throw new Error(t('actionUnknown'));
+  return action;
+}
+
+async function buildMenus() {
+  createMenus(api.contextMenus, await userActions().catch(() => []));
+}
+
 api.storage.onChanged.addListener(async (changes, area) => {
+  if (area === 'local' && changes[ACTIONS_KEY]) buildMenus();
   if (area !== 'local' || !(changes.serverUrl || changes.token)) return;
   await ready();
   const settings = await loadSettings(api.storage.local);
@@ -110,7 +129,7 @@ api.storage.onChanged.addListener(async (changes, area) => {
 // -- toolbar button, install, shortcuts, context menu --------------------------------------
 
 api.runtime.onInstalled.addListener(() => {
-  createMenus(api.contextMenus);
+  buildMenus();
   if (sidebarKind() === 'side_panel') api.sidePanel.setPanelBehavior({ openPanelOnActionClick: true }).catch(() => {});
 });
 
@@ -143,6 +162,9 @@ api.contextMenus.onClicked.addListener(async (info, tab) => {
     await assistant.fromMenu('rewrite', tab, info, choice.options);
   } else if (choice.kind === 'translate') {
     await assistant.fromMenu('translate', tab, info, { output_language: choice.language });
+  } else if (choice.kind === 'action') {
+    const action = await findAction(choice.actionId);
+    await assistant.runAction(action, tab, info, { outputLanguage: settings.summaryOptions.output_language });
   } else if (choice.kind === 'summary-into') {
     await assistant.summarize(tab.id, { ...settings.summaryOptions, output_language: choice.language });
   } else {
@@ -154,23 +176,20 @@ api.contextMenus.onClicked.addListener(async (info, tab) => {
 
 // What a panel needs of the schema's limits (lib/limits.js).
 function panelLimits() {
-  const { question, minTabs, maxTabs } = assistant.limits;
-  return { question, minTabs, maxTabs };
+  const { question, minTabs, maxTabs, instruction } = assistant.limits;
+  return { question, minTabs, maxTabs, instruction };
 }
 
 const handlers = {
   [Op.ATTACH]({ tabId = null }) {
     connection.connectNow();
-    starter.wanted();
     const thread = tabId === null ? null : book.view(tabId);
     return { thread, status: panelStatus(connection.status), sidebar: sidebarKind(), workerStarted: STARTED_AT, limits: panelLimits() };
   },
   async [Op.SUMMARIZE]({ tabId, options, tabIds }) {
-    starter.wanted();
     return { id: await assistant.summarize(tabId, options, { tabIds }) };
   },
   async [Op.ASK]({ tabId, question, tabIds, outputLanguage }) {
-    starter.wanted();
     return { id: await assistant.ask(tabId, question, { tabIds, outputLanguage }) };
   },
   async [Op.TRANSLATE_SELECTION]({ tabId, language }) {
@@ -180,6 +199,11 @@ const handlers = {
   },
   async [Op.TRANSLATE]({ id, language }) {
     return { id: await assistant.translateAnswer(id, language) };
+  },
+  async [Op.RUN_ACTION]({ tabId, actionId }) {
+    const [tab, action, settings] = await Promise.all([api.tabs.get(tabId), findAction(actionId), loadSettings(api.storage.local)]);
+    const info = { selectionText: '', frameId: 0 };
+    return { id: await assistant.runAction(action, tab, info, { outputLanguage: settings.summaryOptions.output_language }) };
   },
   [Op.STOP]({ id, shownText }) {
     return { stopped: assistant.stop(id, shownText) };
@@ -208,7 +232,6 @@ const handlers = {
   },
   [Op.RECONNECT]() {
     connection.connectNow();
-    starter.wanted();
     return {};
   },
   [Op.PING]() {
@@ -217,6 +240,20 @@ const handlers = {
     return {};
   },
 };
+
+// The ops that open a panel or reach the service: each is someone looking, so the native host
+// may be asked to start the service (lib/native-link.js).
+const LOOKING = [
+  Op.ATTACH, Op.RECONNECT, Op.SUMMARIZE, Op.ASK, Op.TRANSLATE_SELECTION, Op.TRANSLATE, Op.RUN_ACTION,
+  Op.RETRY, Op.HISTORY, Op.OPEN_CONVERSATION,
+];
+for (const op of LOOKING) {
+  const handler = handlers[op];
+  handlers[op] = (payload, panel) => {
+    starter.wanted();
+    return handler(payload, panel);
+  };
+}
 
 const hub = new PanelHub({ handlers, ready });
 api.runtime.onConnect.addListener((port) => hub.accept(port));

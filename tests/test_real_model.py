@@ -73,7 +73,8 @@ async def test_the_embedded_model_serves_by_default_and_answers_follow_ups(
     assert welcome["engine"]["name"] == "transformers"
     assert "SmolLM2-135M-Instruct" in welcome["engine"]["model"]
     start = next(f for f in first if f["type"] == "start")
-    assert start["type"] == "start" and start["page"]["plan"]["strategy"] == "whole"
+    # A model this small reads the evidence for a question, even when the page would fit.
+    assert start["type"] == "start" and start["page"]["plan"]["strategy"] == "evidence"
     assert "1889" in answer_text(first)
     assert second[-1]["type"] == "done" and second[-1]["conversation_id"] == conv
     assert "330" in answer_text(second)
@@ -98,15 +99,18 @@ async def test_a_real_article_is_summarized_without_looping_and_grounded(tmp_pat
         )
     summary = answer_text(frames)
     start, done = next(f for f in frames if f["type"] == "start"), frames[-1]
-    assert done["type"] == "done" and done["finish_reason"] in ("stop", "length")
-    assert start["page"]["tokens"] > 500 and start["page"]["plan"]["coverage"] == 1.0
-    words = content_words(summary)
     page_words = set(content_words(html))
+    assert done["type"] == "done" and done["finish_reason"] in ("stop", "length")
+    # Written from the sentences that carry the page, each one cited.
+    assert start["page"]["tokens"] > 500 and start["page"]["plan"]["strategy"] == "evidence"
+    quotes = [f["quote"] for f in frames if f["type"] == "citation"]
+    assert len(quotes) >= 3 and all(set(content_words(q)) <= page_words for q in quotes)
+    words = content_words(summary)
     assert len(words) >= 10
     assert sum(w in page_words for w in words) / len(words) >= 0.6  # grounded in the page
     trigrams = list(zip(words, words[1:], words[2:], strict=False))
     assert len(set(trigrams)) / len(trigrams) >= 0.9  # no loops
-    assert done["usage"]["prompt_tokens"] >= start["page"]["tokens"]
+    assert done["usage"]["prompt_tokens"] > 0
 
 
 async def test_cancel_stops_a_real_generation_at_once(tmp_path: Path) -> None:

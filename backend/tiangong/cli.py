@@ -1,5 +1,5 @@
-"""The `tiangong` command: serve, token, summarize, ask; native-host, install, uninstall and
-extension (zero set-up, in `tiangong.native`).
+"""The `tiangong` command: serve, token, summarize, ask, history export; native-host, install,
+uninstall and extension (zero set-up, in `tiangong.native`).
 
 Every flag of `serve` can also be set as a TIANGONG_* environment variable (flag wins).
 """
@@ -25,7 +25,7 @@ from typing import Any
 from tiangong import __version__
 from tiangong.logs import LOG_FORMATS, configure_logging
 from tiangong.native import commands as native_commands
-from tiangong.settings import DEVICES, DTYPES, ENGINES, Settings, default_data_dir
+from tiangong.settings import DEVICES, DTYPES, ENGINES, READINGS, Settings, default_data_dir
 
 log = logging.getLogger("tiangong")
 
@@ -52,6 +52,13 @@ def _add_engine_flags(p: argparse.ArgumentParser) -> None:
         choices=DTYPES,
         default=_env("DTYPE", "auto"),
         help="weights: auto (bf16 where the hardware has it, else fp32) or int8 (CPU, faster)",
+    )
+    p.add_argument(
+        "--reading",
+        choices=READINGS,
+        default=_env("READING", "auto"),
+        help="how the model reads a page: the whole page, or only the passages that answer "
+        "(evidence); auto: evidence for models under 1B parameters (default: auto)",
     )
     p.add_argument(
         "--data-dir",
@@ -142,8 +149,63 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("file", type=Path)
     ask.add_argument("question")
     _add_engine_flags(ask)
+    history = sub.add_parser("history", help="the conversations the service stored")
+    history_sub = history.add_subparsers(dest="history_command", required=True)
+    export = history_sub.add_parser(
+        "export", help="write stored conversations as Markdown or JSON (docs/extension.md)"
+    )
+    export.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    export.add_argument("--out", type=Path, help="the file to write (default: standard output)")
+    export.add_argument("--url", help="only conversations whose page URL contains this text")
+    export.add_argument("--conversation", help="only the conversation with this id")
+    export.add_argument(
+        "--data-dir", type=Path, default=Path(_env("DATA_DIR", str(default_data_dir())))
+    )
     native_commands.add_subcommands(sub, _add_engine_flags)
     return parser
+
+
+def export_history(args: argparse.Namespace) -> int:
+    """`tiangong history export`: read-only use of the store; the service may be running."""
+    import json
+    import sqlite3
+
+    from tiangong.store.export import EXPORT_VERSION, history_documents, history_markdown
+    from tiangong.store.history import HistoryStore
+
+    database = Settings(data_dir=args.data_dir).database
+    if not database.is_file():
+        print(f"tiangong: no history at {database} (nothing was asked yet)", file=sys.stderr)
+        return 1
+    try:
+        store = HistoryStore(database)
+        try:
+            docs = history_documents(store, url=args.url, conversation_id=args.conversation)
+        finally:
+            store.close()
+    except sqlite3.DatabaseError as exc:
+        print(f"tiangong: cannot read the history at {database}: {exc}", file=sys.stderr)
+        return 1
+    if args.conversation and not docs:
+        print(f"tiangong: no conversation {args.conversation!r} in the history", file=sys.stderr)
+        return 1
+    if not docs:
+        print("tiangong: no stored conversation matches", file=sys.stderr)
+    if args.format == "json":
+        whole = {"format": "tiangong-history", "version": EXPORT_VERSION, "conversations": docs}
+        text = json.dumps(whole, ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = history_markdown(docs)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"tiangong: cannot write {args.out}: {exc}", file=sys.stderr)
+        return 1
+    print(f"Exported {len(docs)} conversation(s) to {args.out}", file=sys.stderr)
+    return 0
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -152,6 +214,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         model=args.model,
         device=args.device,
         dtype=args.dtype,
+        reading=args.reading,
         data_dir=args.data_dir,
     )
     settings.log_level = args.log_level
@@ -185,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in native_commands.COMMANDS:
         return native_commands.run(args)
+    if args.command == "history":
+        return export_history(args)
     if args.command == "token":
         print(Settings(data_dir=args.data_dir).pairing_token())
         return 0

@@ -75,7 +75,7 @@ def build_runtime(settings: Settings, *, engine: Engine | None = None) -> Runtim
     metrics.watch(host, scheduler)
     store = HistoryStore(settings.database)
     extractor = ExtractionWorker(timeout=settings.extract_timeout)
-    service = Service(Resources(host, scheduler, store, extractor))
+    service = Service(Resources(host, scheduler, store, extractor, reading=settings.reading))
     # Requests reach the service over the WebSocket (or from the terminal, whose metrics
     # nobody scrapes): its errors are counted as the WebSocket API's.
     service.on_error = lambda code: metrics.error(code, "ws")

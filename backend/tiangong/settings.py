@@ -14,6 +14,8 @@ from pathlib import Path
 ENGINES = ("auto", "transformers", "extractive", "openai", "fake")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16", "int8")
+# How a model reads pages (`Engine.reading`): auto lets the engine say (by its model's size).
+READINGS = ("auto", "page", "evidence")
 
 # The Chromium extension id pinned by the `key` in extension/manifest.json; Opera loads the
 # same build and gets the same id. Other origins (Firefox's per-install moz-extension id)
@@ -36,6 +38,8 @@ class Settings:
     device: str = "auto"
     # auto: bf16 on CUDA and on CPUs with native bf16, else fp32; int8: quantized CPU linears.
     dtype: str = "auto"
+    # auto: what the engine's model reads best; page / evidence force one (docs/quality.md).
+    reading: str = "auto"
     token: str | None = None
     allow_origins: tuple[str, ...] = ()
     data_dir: Path = field(default_factory=default_data_dir)

@@ -3,10 +3,11 @@
 // (Stop and Regenerate go through it too). The panel only asks for things (lib/panel-messages.js)
 // and shows the book's views; the page functions only read and write pages.
 
+import { fillPrompt, usesSelection } from './actions.js';
 import { capturePage, highlightQuote, readOwnPdf, rememberSelection, replaceSelection } from '../content/page-functions.js';
 import { api, pageAccessError } from './browser-api.js';
-import { t } from './i18n.js';
-import { languageName } from './languages.js';
+import { t, uiLanguage } from './i18n.js';
+import { closestLanguage, languageName } from './languages.js';
 import { PDF_TYPE, fetchPdf, looksLikePdf, maxPdfBytes, pdfTooLargeMessage } from './pdf.js';
 import { summaryFrameOptions } from './settings.js';
 
@@ -14,7 +15,9 @@ export const HIGHLIGHT_NAME = 'tiangong-citation';
 const HIGHLIGHT_CSS = `::highlight(${HIGHLIGHT_NAME}) { background-color: #ffd54a; color: #111; }
 mark { background-color: #ffd54a; color: #111; }`;
 export const EXPLAIN_QUESTION = 'Explain the selected passage in plain words.';
-const PAGE_KINDS = new Set(['summarize', 'summarize-selection', 'ask', 'explain']);
+const PAGE_KINDS = new Set(['summarize', 'summarize-selection', 'ask', 'explain', 'page-action']);
+// Kinds whose frame is an `ask` that may follow up the tab's conversation.
+const QUESTION_KINDS = new Set(['ask', 'page-action']);
 
 export function newRequestId(prefix) {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
@@ -147,6 +150,34 @@ export class Assistant {
     return this.start({ kind: 'summarize-selection', tabId: tab.id, label: t('summarizeSelectionLabel', text), params, format: options.format });
   }
 
+  /**
+   * A user's own action (lib/actions.js) on a tab: on the page, an `ask` with the filled
+   * prompt; on the selection (from the menu, or the panel's list), a `rewrite` with task
+   * `action` that can Replace the text it came from. `outputLanguage`: the answer's language.
+   */
+  async runAction(action, tab, info = {}, { outputLanguage = '' } = {}) {
+    const language = languageName(outputLanguage || closestLanguage(uiLanguage()));
+    const instruction = fillPrompt(action.prompt, { title: tab.title ?? '', url: tab.url ?? '', language });
+    const options = outputLanguage ? { output_language: outputLanguage } : {};
+    if (action.target === 'page') {
+      const params = { question: instruction, actionName: action.name, keepSelection: usesSelection(action.prompt), options };
+      return this.start({ kind: 'page-action', tabId: tab.id, label: action.name, params });
+    }
+    const key = newRequestId('sel');
+    let found = { editable: false, text: '', context: '' };
+    try {
+      found = (await runInPage(tab.id, rememberSelection, [key], info.frameId ?? 0)) ?? found;
+    } catch {
+      // a page we may not script: the menu's own text still works, without Replace
+    }
+    const text = found.text || info.selectionText || '';
+    if (!text.trim()) throw new Error(t('selectSomeText'));
+    const target = { tabId: tab.id, frameId: info.frameId ?? 0, key, editable: found.editable };
+    const params = { text, context: found.context, actionName: action.name, options: { ...options, task: 'action', instruction } };
+    const label = t('actionSelectionLabel', action.name, text);
+    return this.start({ kind: 'selection-action', tabId: tab.id, label, params, target });
+  }
+
   /** Runs a request again (Regenerate, Retry), optionally with changed options. */
   retry(id, overrides = {}) {
     const old = this.book.get(id);
@@ -166,7 +197,7 @@ export class Assistant {
 
   /** Makes the record and returns its id at once; reading the page and sending go on after. */
   start({ kind, tabId, label, params, format = 'markdown', target = null, replaces = null, again = false }) {
-    const id = newRequestId({ rewrite: 'w', translate: 't' }[kind] ?? (kind.startsWith('summarize') ? 's' : 'q'));
+    const id = newRequestId({ rewrite: 'w', translate: 't', 'selection-action': 'a', 'page-action': 'a' }[kind] ?? (kind.startsWith('summarize') ? 's' : 'q'));
     // Regenerate asks again in the conversation the answer was asked in (none for a first one);
     // a question across tabs starts a conversation of its own.
     const conversationId = params.tabIds ? null : again ? params.conversationId ?? null : this.book.thread(tabId).conversationId;
@@ -200,17 +231,31 @@ export class Assistant {
       return frame;
     }
     if (kind === 'translate') return { type: 'rewrite', id, text: params.text.slice(0, this.limits.rewriteText), options: params.options };
+    if (kind === 'selection-action') {
+      this.checkInstruction(params.actionName, params.options.instruction);
+      const frame = { type: 'rewrite', id, text: params.text.slice(0, this.limits.rewriteText), options: params.options };
+      if (params.context && params.context !== params.text) frame.context = params.context.slice(0, this.limits.rewriteContext);
+      return frame;
+    }
+    if (kind === 'page-action') this.checkInstruction(params.actionName, params.question);
     if (!PAGE_KINDS.has(kind)) throw new Error(`unknown request kind ${kind}`);
     if (params.tabIds) return this.buildManyFrame(record);
     const thread = this.book.thread(tabId);
-    const followUp = kind === 'ask' && conversationId;
+    const readBefore = thread.url;
+    const followUp = QUESTION_KINDS.has(kind) && conversationId;
     let page = null;
     if (!followUp || !(await this.samePage(tabId, thread.url))) {
       const captured = await this.capture(tabId);
       page = captured.page;
-      if (captured.trimmed) this.book.note(id, t('pageTrimmed'));
+      const notes = [];
+      // The tab shows another page than the conversation read so far: the answer says so.
+      if (readBefore && page.url && readBefore.split('#')[0] !== page.url.split('#')[0]) notes.push(t('readsNewPage', page.title || page.url));
+      if (captured.trimmed) notes.push(t('pageTrimmed'));
+      if (notes.length) this.book.note(id, notes.join(' '));
       if (params.selection) page.selection = params.selection.slice(0, this.limits.selection);
-      else if (kind === 'summarize') delete page.selection; // "Summarize page" means the whole page
+      // "Summarize page" means the whole page; a page action sends the selection only when
+      // its prompt names {selection}.
+      else if (kind === 'summarize' || (kind === 'page-action' && !params.keepSelection)) delete page.selection;
     }
     if (kind === 'summarize' || kind === 'summarize-selection') return { type: 'summarize', id, page, options: params.options };
     const frame = { type: 'ask', id, question: params.question };
@@ -231,6 +276,12 @@ export class Assistant {
     const frame = { type: 'ask', id, question: params.question, pages };
     if (params.options?.output_language) frame.options = { output_language: params.options.output_language };
     return frame;
+  }
+
+  /** A filled prompt over the instruction limit fails its answer, saying by how much. */
+  checkInstruction(name, instruction) {
+    const length = [...instruction].length;
+    if (length > this.limits.instruction) throw new Error(t('actionFilledTooLong', name, length, this.limits.instruction));
   }
 
   async samePage(tabId, url) {

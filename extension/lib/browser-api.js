@@ -28,9 +28,10 @@ export function openSidebar(tab) {
   return Promise.resolve(false);
 }
 
-/** A fallback window for browsers whose sidebar cannot be opened by the extension (Opera). */
+/** A fallback window for browsers whose sidebar cannot be opened by the extension (Opera);
+ *  like a sidebar it follows the active tab of the window it was opened from. */
 export async function openPanelWindow(tab) {
-  const url = api.runtime.getURL(`sidepanel/panel.html?tabId=${tab.id}`);
+  const url = api.runtime.getURL(`sidepanel/panel.html?windowId=${tab.windowId}`);
   await api.windows.create({ url, type: 'popup', width: 420, height: 720 });
 }
 

@@ -26,6 +26,9 @@ export function readLimits({ client, server }) {
     question: required(defs.ask.properties.question.maxLength, 'ask.question maxLength'),
     rewriteText: required(rewrite.text.maxLength, 'rewrite.text maxLength'),
     rewriteContext: required(rewrite.context.maxLength, 'rewrite.context maxLength'),
+    // A user's own action: its filled prompt goes as rewrite.options.instruction (selection)
+    // or as ask.question (page); the smaller limit holds for both.
+    instruction: required(rewrite.options.properties.instruction.maxLength, 'rewrite.options.instruction maxLength'),
     // How many tabs one request may read together.
     minTabs: required(defs.pages.minItems, 'pages minItems'),
     maxTabs: required(defs.pages.maxItems, 'pages maxItems'),

@@ -1,6 +1,7 @@
 // The context menu on a selection: Rewrite… (tone and length, in Chrome Rewriter's names),
 // Translate selection into…, Summarize selection, Explain; on a page: Translate page summary
-// into…. Ids encode the choice, so a click needs no lookup table.
+// into…; then the user's own actions (lib/actions.js), each where it applies. Ids encode the
+// choice, so a click needs no lookup table. The browser shows them all under Tiangong.
 
 import { t } from './i18n.js';
 import { LANGUAGES } from './languages.js';
@@ -11,7 +12,13 @@ export const MENU_IDS = Object.freeze({
   explain: 'tiangong-explain',
   translate: 'tiangong-translate',
   summaryInto: 'tiangong-summary-into',
+  action: 'tiangong-action',
 });
+
+/** The menu item of a user's action (its id, from lib/actions.js). */
+export function actionMenuId(actionId) {
+  return `${MENU_IDS.action}:${actionId}`;
+}
 
 export const REWRITE_CHOICES = Object.freeze([
   { title: 'menuMoreFormal', tone: 'more-formal', length: 'as-is' },
@@ -29,14 +36,17 @@ export function rewriteMenuId(tone, length) {
 export function parseMenuId(id) {
   if (id === MENU_IDS.summarizeSelection) return { kind: 'summarize-selection' };
   if (id === MENU_IDS.explain) return { kind: 'explain' };
-  const [prefix, tone, length] = String(id).split(':');
+  const text = String(id);
+  if (text.startsWith(`${MENU_IDS.action}:`)) return { kind: 'action', actionId: text.slice(MENU_IDS.action.length + 1) };
+  const [prefix, tone, length] = text.split(':');
   if (prefix === MENU_IDS.translate && tone) return { kind: 'translate', language: tone };
   if (prefix === MENU_IDS.summaryInto && tone) return { kind: 'summary-into', language: tone };
   if (prefix === MENU_IDS.rewrite && tone && length) return { kind: 'rewrite', options: { tone, length } };
   return null;
 }
 
-export function createMenus(menus) {
+/** Builds the whole menu again: at install, and whenever the user's actions change. */
+export function createMenus(menus, actions = []) {
   menus.removeAll(() => {
     const contexts = ['selection'];
     menus.create({ id: MENU_IDS.rewrite, title: t('menuRewrite'), contexts });
@@ -53,6 +63,9 @@ export function createMenus(menus) {
     menus.create({ id: MENU_IDS.summaryInto, title: t('menuSummaryInto'), contexts: page });
     for (const [code, name] of LANGUAGES) {
       menus.create({ id: `${MENU_IDS.summaryInto}:${code}`, parentId: MENU_IDS.summaryInto, title: name, contexts: page });
+    }
+    for (const action of actions) {
+      menus.create({ id: actionMenuId(action.id), title: action.name, contexts: [action.target] });
     }
   });
 }

@@ -10,7 +10,7 @@
 //   { reply: seq, ok: false, error: { code, message } }    (code: one of ErrorCode)
 //   { push: 'thread' | 'answer' | 'status', value }
 //
-// A thread is `RequestBook.view(tabId)`: { tabId, conversationId, url, requests: [answer…] };
+// A thread is `RequestBook.view(tabId)`: { tabId, conversationId, url, title, requests: [answer…] };
 // an answer is `answerView(record)` (lib/request-book.js); a status is `Connection.status`.
 // The panel draws those and keeps no answer of its own.
 
@@ -22,6 +22,7 @@ export const Op = Object.freeze({
   ASK: 'ask',
   TRANSLATE_SELECTION: 'translate-selection',
   TRANSLATE: 'translate',
+  RUN_ACTION: 'run-action',
   STOP: 'stop',
   RETRY: 'retry',
   NEW_CONVERSATION: 'new-conversation',
@@ -56,6 +57,7 @@ const OPS = {
   [Op.ASK]: { fields: { tabId: 'integer', question: 'string', tabIds: 'tabs?', outputLanguage: 'string?' }, reply: '{ id }' },
   [Op.TRANSLATE_SELECTION]: { fields: { tabId: 'integer', language: 'string' }, reply: '{ id }' },
   [Op.TRANSLATE]: { fields: { id: 'string', language: 'string' }, reply: '{ id }' },
+  [Op.RUN_ACTION]: { fields: { tabId: 'integer', actionId: 'string' }, reply: '{ id }' },
   [Op.STOP]: { fields: { id: 'string', shownText: 'string?' }, reply: '{ stopped }' },
   [Op.RETRY]: { fields: { id: 'string', options: 'object?' }, reply: '{ id }' },
   [Op.NEW_CONVERSATION]: { fields: { tabId: 'integer' }, reply: '{}' },

@@ -10,7 +10,7 @@ import { t } from './i18n.js';
 export const RequestState = Object.freeze({ STREAMING: 'streaming', DONE: 'done', ERROR: 'error' });
 
 // Kinds whose conversation the next question in the same tab continues.
-const CONVERSATION_KINDS = new Set(['summarize', 'ask', 'explain', 'summarize-selection']);
+const CONVERSATION_KINDS = new Set(['summarize', 'ask', 'explain', 'summarize-selection', 'page-action']);
 const KEEP_PER_THREAD = 50;
 
 /** The one place a record is made: a new request, a turn from history, one read back. */
@@ -48,6 +48,8 @@ export function answerView(record) {
     state: record.state, text: record.text, citations: record.citations.map((c) => ({ ...c })),
     progress: record.progress && { ...record.progress }, error: record.error && { ...record.error },
     finishReason: record.finishReason, notice: record.notice,
+    // The page the service read (start frame): what an export names and links.
+    page: record.page ? { title: record.page.title ?? '', url: record.page.url ?? '', lang: record.page.lang ?? null } : null,
     // The request's options the panel shows: answer language, a rewrite's tone and length.
     language: options.output_language || null, tone: options.tone ?? null, length: options.length ?? null,
     canRetry: record.params !== null, editable: Boolean(record.target?.editable), restored: record.restored,
@@ -201,7 +203,7 @@ export class RequestBook {
   restoreConversation(tabId, conversation, turns) {
     const thread = { conversationId: null, url: null, ids: [] };
     this.threads.set(String(tabId), thread);
-    Object.assign(thread, { conversationId: conversation.id, url: conversation.url || null });
+    Object.assign(thread, { conversationId: conversation.id, url: conversation.url || null, title: conversation.title || null });
     let pendingUser = null;
     turns.forEach((turn, i) => {
       if (turn.role === 'user') {
@@ -228,7 +230,7 @@ export class RequestBook {
   view(tabId) {
     const thread = this.threads.get(String(tabId)) ?? { conversationId: null, url: null, ids: [] };
     const requests = thread.ids.map((id) => this.records.get(id)).filter(Boolean).map(answerView);
-    return { tabId, conversationId: thread.conversationId, url: thread.url, requests };
+    return { tabId, conversationId: thread.conversationId, url: thread.url, title: thread.title ?? null, requests };
   }
 
   answerView(id) {

@@ -128,7 +128,7 @@ export class SchemaValidator {
       errors.push(new SchemaError(path, what, 'minLength'));
     }
     if (schema.maxLength !== undefined && codePoints(value) > schema.maxLength) {
-      errors.push(new SchemaError(path, `is longer than ${schema.maxLength} characters`, 'maxLength'));
+      errors.push(new SchemaError(path, `is ${codePoints(value)} characters long; the limit is ${schema.maxLength}`, 'maxLength'));
     }
     if (schema.pattern !== undefined && !this.regex(schema.pattern).test(value)) {
       errors.push(new SchemaError(path, `${show(value)} does not match ${schema.pattern}`, 'pattern'));

@@ -1,7 +1,11 @@
 // The options page: server URL and pairing token, stored in storage.local; the service
-// worker reconnects when they change. The connection line mirrors the worker's status.
+// worker reconnects when they change. The connection line mirrors the worker's status. The
+// user's own actions are edited by options/actions-editor.js.
 
 import { api } from '../lib/browser-api.js';
+import { loadSchemas } from '../lib/codec.js';
+import { readLimits } from '../lib/limits.js';
+import { ActionsEditor } from './actions-editor.js';
 import { localize, t } from '../lib/i18n.js';
 import { PanelLink } from '../lib/panel-link.js';
 import { Op, PORT_NAME, Push } from '../lib/panel-messages.js';
@@ -30,6 +34,23 @@ const link = new PanelLink({
     if (kind === Push.STATUS) showStatus(value);
   },
 });
+
+(async () => {
+  // The prompt's size limit is the protocol schema's, read from the schema itself.
+  const limits = readLimits(await loadSchemas());
+  const editor = new ActionsEditor({
+    root: $('actions'), message: $('actions-message'), storage: api.storage.local, onChanged: api.storage.onChanged,
+    limits: { promptChars: limits.instruction },
+  });
+  $('action-new').addEventListener('click', () => editor.addDraft());
+  $('actions-export').addEventListener('click', () => editor.exportFile());
+  $('actions-import').addEventListener('change', async (event) => {
+    await editor.importFile(event.target.files?.[0]);
+    event.target.value = ''; // the same file can be picked again
+  });
+  await editor.load();
+  document.body.dataset.actions = 'ready';
+})();
 
 (async () => {
   const settings = await loadSettings(api.storage.local);

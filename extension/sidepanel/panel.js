@@ -11,30 +11,47 @@ import { LANGUAGES } from '../lib/languages.js';
 import { PanelLink } from '../lib/panel-link.js';
 import { ErrorCode, Op, PORT_NAME, Push } from '../lib/panel-messages.js';
 import { loadSettings } from '../lib/settings.js';
+import { ActionList } from './action-list.js';
+import { download, exportFile } from './export-actions.js';
+import { ReadAloud } from './read-aloud.js';
 import { StatusView } from './status-view.js';
+import { TabFollower, isOtherPage } from './tab-follower.js';
 import { ThreadView } from './thread-view.js';
 
 const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
-const fixedTab = params.has('tabId') ? Number(params.get('tabId')) : null;
 const PING_MS = 20_000;
 
-let tabId = fixedTab;
+// The tab shown: the sidebar's (or ?windowId=W's) active tab, or ?tabId=N's.
+const follower = new TabFollower({
+  api,
+  params: new URLSearchParams(location.search),
+  onTab: (id) => follow(id),
+  onNavigate: (_id, url) => showPageChange(url),
+});
+let tabId = follower.tabId;
 // Sizes from the protocol schema, as the worker read them (the attach reply); until it comes
 // no set of tabs counts as several.
 let limits = { minTabs: Infinity, maxTabs: 0 };
 
 localize();
 const status = new StatusView({ root: $('status'), detail: $('status-detail'), pairing: $('pairing') });
+const readAloud = new ReadAloud({ onChange: () => thread.showSpeaking() });
 const thread = new ThreadView({
   root: $('thread'),
   onChange: showLatest,
+  readAloud,
   actions: {
     cite: cite,
     replace: (id) => call(Op.REPLACE, { id }),
     retry: (id, options) => call(Op.RETRY, { id, options }),
     translate: (id, language) => call(Op.TRANSLATE, { id, language }),
   },
+});
+const actionList = new ActionList({
+  root: $('action-list'),
+  storage: api.storage.local,
+  onChanged: api.storage.onChanged,
+  run: (actionId) => call(Op.RUN_ACTION, { tabId, actionId }),
 });
 const link = new PanelLink({ connect: () => api.runtime.connect({ name: PORT_NAME }), onOpen: attach, onPush: receive });
 
@@ -44,6 +61,29 @@ function showLatest(view) {
   const streaming = view?.state === 'streaming';
   $('stop').hidden = !streaming;
   $('send').hidden = streaming;
+  const shown = thread.current();
+  $('export-bar').hidden = !shown.requests.some((answer) => answer.text);
+  if (shown.url !== checkedUrl) checkPage();
+}
+
+// -- the page in the tab: a notice when it is no longer the one the conversation read ----
+
+let checkedUrl = null; // the conversation's page the notice was last worked out for
+
+function showPageChange(url) {
+  checkedUrl = thread.current().url;
+  const changed = isOtherPage(url, checkedUrl);
+  document.body.dataset.pageChanged = String(changed);
+  $('page-changed').hidden = !changed;
+}
+
+async function checkPage() {
+  showPageChange(await follower.currentUrl());
+}
+
+function showThread(value) {
+  thread.show(value);
+  checkPage();
 }
 
 function toast(message) {
@@ -68,7 +108,7 @@ const forThisTab = (value) => value && String(value.tabId) === String(tabId);
 
 function receive(kind, value) {
   if (kind === Push.STATUS) status.update(value);
-  else if (kind === Push.THREAD && forThisTab(value)) thread.show(value);
+  else if (kind === Push.THREAD && forThisTab(value)) showThread(value);
   else if (kind === Push.ANSWER && forThisTab(value)) thread.update(value);
 }
 
@@ -78,6 +118,7 @@ function applyLimits(given) {
   limits = given;
   $('question').maxLength = limits.question;
   $('tabs-hint').textContent = t('tabsPickerHint', limits.minTabs, limits.maxTabs);
+  actionList.setLimits(limits);
   showChosenTabs();
 }
 
@@ -95,7 +136,7 @@ async function attach() {
     document.body.dataset.workerStarted = String(value.workerStarted);
     applyLimits(value.limits);
     status.update(value.status);
-    if (value.thread && attaching === tabId) thread.show(value.thread);
+    if (value.thread && attaching === tabId) showThread(value.thread);
   } catch (error) {
     // A port that closed is opened again, and attaches again, by the link itself.
     if (error.code !== ErrorCode.DISCONNECTED) showWorkerProblem(error);
@@ -112,15 +153,11 @@ $('worker-retry').addEventListener('click', () => {
   }
 });
 
-async function activeTab() {
-  const [tab] = await api.tabs.query({ active: true, currentWindow: true });
-  return tab?.id ?? null;
-}
-
 function follow(newTabId) {
   if (newTabId === tabId || newTabId === null) return;
   tabId = newTabId;
   document.body.dataset.tabId = String(tabId);
+  readAloud.stop();
   attach();
 }
 
@@ -248,6 +285,10 @@ $('new-button').addEventListener('click', async () => {
 
 $('options-button').addEventListener('click', () => api.runtime.openOptionsPage());
 
+for (const [id, format] of [['export-markdown', 'markdown'], ['export-json', 'json']]) {
+  $(id).addEventListener('click', () => download(exportFile(thread.current(), format)));
+}
+
 $('history-button').addEventListener('click', async () => {
   const panel = $('history');
   const opening = panel.hidden;
@@ -297,15 +338,7 @@ $('pairing-form').addEventListener('submit', async (event) => {
 // -- start ------------------------------------------------------------------------------
 
 (async () => {
-  if (tabId === null) {
-    tabId = await activeTab();
-    // A sidebar shared by all tabs follows the tab the user is looking at.
-    api.tabs.onActivated.addListener(({ tabId: id, windowId }) => {
-      api.windows.getCurrent().then((win) => {
-        if (win.id === windowId) follow(id);
-      });
-    });
-  }
+  tabId = await follower.start();
   document.body.dataset.tabId = String(tabId);
   await setUpSummaryOptions();
   try {

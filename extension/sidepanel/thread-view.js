@@ -3,8 +3,9 @@
 // views the service worker's request book pushes (answerView in lib/request-book.js) and keeps
 // no answer of its own; every action goes back to the worker through `actions`.
 
+import { answerWithSources } from '../lib/conversation-export.js';
 import { t } from '../lib/i18n.js';
-import { LANGUAGES } from '../lib/languages.js';
+import { LANGUAGES, languageName } from '../lib/languages.js';
 import { renderAnswer } from '../lib/sanitize.js';
 import { inlineCode } from './status-view.js';
 
@@ -60,18 +61,31 @@ export class ThreadView {
   /**
    * `actions`: { cite(payload), replace(id), retry(id, options), translate(id, language) }, each
    * a request to the worker (replace resolves with its outcome); `onChange(latest)` after each
-   * change, with the view of the last answer (or null).
+   * change, with the view of the last answer (or null). `readAloud`: a ReadAloud
+   * (read-aloud.js); its button is left out where the browser has no speechSynthesis.
    */
-  constructor({ root, actions, onChange }) {
+  constructor({ root, actions, onChange, readAloud = null }) {
     this.root = root;
     this.actions = actions;
     this.onChange = onChange;
+    this.readAloud = readAloud?.supported ? readAloud : null;
     this.cards = new Map(); // answer id -> the card drawing the view last pushed for it
     this.pressedChip = null;
+    this.meta = { tabId: null, conversationId: null, url: null, title: null };
+  }
+
+  /** The thread shown, as `RequestBook.view` gives it (what an export is made of). */
+  current() {
+    const requests = [...this.cards.values()].map((card) => card.view);
+    // The page the conversation read last: the newest answer's, once its start came.
+    const url = requests.findLast((view) => view.page?.url)?.page.url ?? this.meta.url;
+    return { ...this.meta, url, requests };
   }
 
   /** The whole thread as the worker has it: cards for new answers, gone ones removed, in order. */
   show(thread) {
+    this.meta = { tabId: thread.tabId, conversationId: thread.conversationId ?? null, url: thread.url ?? null, title: thread.title ?? null };
+    if (this.readAloud && !thread.requests.some((view) => view.id === this.readAloud.speaking)) this.readAloud.stop();
     const wanted = new Map();
     let added = false;
     for (const view of thread.requests) {
@@ -181,41 +195,61 @@ export class ThreadView {
 
   fillActions(card) {
     const { view } = card;
-    const key = `${view.state}|${view.kind}|${view.restored}|${view.editable}|${view.canRetry}`;
+    const hasText = Boolean(view.text);
+    const key = `${view.state}|${view.kind}|${view.restored}|${view.editable}|${view.canRetry}|${hasText}|${view.citations.length > 0}`;
     if (card.actionsKey === key) return;
     card.actionsKey = key;
     const buttons = [];
-    if (view.state === 'streaming') {
-      card.actions.replaceChildren();
-      return;
-    }
-    const copy = el('button', { type: 'button', textContent: t('copy'), 'aria-label': t('copyAnswer'), dataset: { testid: 'copy' } });
     const result = el('span', { className: 'result', role: 'status' });
+    // Copy copies what the card shows when pressed, also while the answer still streams.
+    const copy = el('button', { type: 'button', textContent: t('copy'), 'aria-label': t('copyAnswer'), dataset: { testid: 'copy' } });
     copy.addEventListener('click', async () => {
       result.textContent = (await copyText(card.view.text)) ? t('copied') : t('copyFailed');
     });
-    if (view.text) buttons.push(copy);
-    if (view.text && view.state === 'done') buttons.push(this.translateChoice(card));
-    if (view.kind === 'rewrite' && view.canRetry) {
-      const replace = el('button', { type: 'button', textContent: t('replace'), dataset: { testid: 'replace' }, 'aria-label': t('replaceHelp') });
-      replace.disabled = !view.editable || !view.text || view.state !== 'done';
-      if (!view.editable) replace.title = t('replaceNotEditable');
-      replace.addEventListener('click', async () => {
-        const outcome = await this.actions.replace(card.view.id);
-        result.textContent = outcome?.ok ? t('replaced') : outcome?.reason ?? t('replaceFailed');
-        card.answer.dataset.replaced = outcome?.ok ? 'yes' : 'no';
+    if (hasText) buttons.push(copy);
+    if (hasText && view.citations.length) {
+      const cited = el('button', { type: 'button', textContent: t('copyWithSources'), 'aria-label': t('copyWithSourcesHelp'), dataset: { testid: 'copy-cited' } });
+      cited.addEventListener('click', async () => {
+        const text = answerWithSources(card.view, this.meta.url, exportLabels());
+        result.textContent = (await copyText(text)) ? t('copied') : t('copyFailed');
       });
+      buttons.push(cited);
+    }
+    if (view.state === 'streaming') {
+      card.actions.replaceChildren(...buttons, result);
+      return;
+    }
+    if (hasText && this.readAloud) buttons.push(this.readAloudButton(card, result));
+    if (hasText && view.state === 'done') buttons.push(this.translateChoice(card));
+    if (view.kind === 'rewrite' && view.canRetry) {
+      const replace = this.replaceButton(card, result);
       const tone = select(TONES, view.tone ?? 'as-is', t('tone'));
       const length = select(LENGTHS, view.length ?? 'as-is', t('optionLength'));
       const retry = el('button', { type: 'button', textContent: t('retry'), dataset: { testid: 'retry' }, 'aria-label': t('retryRewrite') });
       retry.addEventListener('click', () => this.retry(card, { tone: tone.value, length: length.value }));
       buttons.push(replace, retry, tone, length);
     } else if (view.canRetry) {
+      // A selection action's answer can go back where the selection was, like a rewrite's.
+      if (view.kind === 'selection-action') buttons.push(this.replaceButton(card, result));
       const again = el('button', { type: 'button', textContent: view.state === 'error' ? t('retry') : t('regenerate'), dataset: { testid: 'regenerate' } });
       again.addEventListener('click', () => this.retry(card, {}));
       buttons.push(again);
     }
     card.actions.replaceChildren(...buttons, result);
+  }
+
+  /** Replace: writes the answer back where its selection was (when that is editable). */
+  replaceButton(card, result) {
+    const { view } = card;
+    const replace = el('button', { type: 'button', textContent: t('replace'), dataset: { testid: 'replace' }, 'aria-label': t('replaceHelp') });
+    replace.disabled = !view.editable || !view.text || view.state !== 'done';
+    if (!view.editable) replace.title = t('replaceNotEditable');
+    replace.addEventListener('click', async () => {
+      const outcome = await this.actions.replace(card.view.id);
+      result.textContent = outcome?.ok ? t('replaced') : outcome?.reason ?? t('replaceFailed');
+      card.answer.dataset.replaced = outcome?.ok ? 'yes' : 'no';
+    });
+    return replace;
   }
 
   /** "Translate into…": a menu of languages; choosing one translates this answer. */
@@ -233,4 +267,41 @@ export class ThreadView {
   retry(card, options) {
     this.actions.retry(card.view.id, options);
   }
+
+  /** Read aloud / Stop reading, for this answer; `data-speaking` says which it is. */
+  readAloudButton(card, result) {
+    const button = el('button', { type: 'button', dataset: { testid: 'read-aloud' } });
+    card.showSpeaking = () => {
+      const speaking = this.readAloud.speaking === card.view.id;
+      button.dataset.speaking = String(speaking);
+      button.textContent = speaking ? t('stopReading') : t('readAloud');
+      button.setAttribute('aria-pressed', String(speaking));
+    };
+    card.showSpeaking();
+    button.addEventListener('click', async () => {
+      result.textContent = '';
+      if (this.readAloud.speaking === card.view.id) {
+        this.readAloud.stop();
+        return;
+      }
+      const lang = card.view.language || card.view.page?.lang || document.documentElement.lang || navigator.language;
+      const failed = await this.readAloud.read(card.view.id, card.body.innerText, lang);
+      if (failed?.reason === 'no-voice') result.textContent = t('noLocalVoice', languageName(lang) || lang);
+    });
+    return button;
+  }
+
+  /** The answer being read changed: every card's button shows its own state again. */
+  showSpeaking() {
+    for (const card of this.cards.values()) card.showSpeaking?.();
+  }
+}
+
+/** The words an export and Copy with sources add, in the UI's language. */
+export function exportLabels() {
+  return {
+    sources: t('exportSources'),
+    page: (n) => t('pageShort', n),
+    unfinished: { cancelled: t('exportStopped'), error: t('exportIncomplete') },
+  };
 }

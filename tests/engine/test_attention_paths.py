@@ -138,7 +138,10 @@ async def test_the_welcome_frame_says_which_attention_runs(tmp_path: Path, data_
     engine = TransformersEngine.load(
         str(tiny_llama()), data_dir=data_dir, dtype="float32", attention_impl="sdpa"
     )
-    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=engine, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         welcome = next(f for f in c.frames if f["type"] == "welcome")
     details = welcome["engine"]["details"]
     assert details["attention"] == "sdpa"

@@ -35,7 +35,10 @@ async def test_a_long_page_is_summarized_whole_in_chunks_with_progress(
     tmp_path: Path, llama: TransformersEngine
 ) -> None:
     assert llama.count_tokens(LONG_TEXT) > 2 * llama.context_tokens
-    async with run_server(tmp_path, serve_with=llama) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=llama, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         frames = await c.request(
             {"type": "summarize", "id": "s1", "page": PAGE, "options": {"max_tokens": 24}},
             timeout=120,
@@ -58,7 +61,10 @@ async def test_a_long_page_is_summarized_whole_in_chunks_with_progress(
 async def test_a_question_on_the_long_page_reads_the_passage_that_answers_it(
     tmp_path: Path, llama: TransformersEngine
 ) -> None:
-    async with run_server(tmp_path, serve_with=llama) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=llama, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         frames = await c.request(
             {
                 "type": "ask",
@@ -77,7 +83,10 @@ async def test_a_question_on_the_long_page_reads_the_passage_that_answers_it(
 async def test_cancel_during_the_map_step_ends_the_summary_promptly(
     tmp_path: Path, llama: TransformersEngine
 ) -> None:
-    async with run_server(tmp_path, serve_with=llama) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=llama, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         await c.send({"type": "summarize", "id": "s2", "page": PAGE, "options": {}})
         while True:
             frame = await c.recv(60)

@@ -81,5 +81,5 @@ test('string lengths count characters, not UTF-16 units', () => {
   const emoji = '😀'.repeat(35);
   const frame = { type: 'summarize', id: 'r1', page: { url: 'u', text: 't', lang: 'en' }, options: { output_language: 'en' } };
   assert.ok(codec.encodeClient(frame));
-  assert.throws(() => codec.encodeClient({ ...frame, page: { ...frame.page, title: emoji.repeat(60) } }), /page\.title: is longer than 2000/);
+  assert.throws(() => codec.encodeClient({ ...frame, page: { ...frame.page, title: emoji.repeat(60) } }), /page\.title: is 2100 characters long; the limit is 2000/);
 });

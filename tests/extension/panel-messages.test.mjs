@@ -96,6 +96,7 @@ const SAMPLES = {
   [Op.ASK]: { tabId: 3, question: 'Why?', tabIds: [3, 4], outputLanguage: 'fr' },
   [Op.TRANSLATE_SELECTION]: { tabId: 3, language: 'ar' },
   [Op.TRANSLATE]: { id: 'q-1', language: 'zh-CN' },
+  [Op.RUN_ACTION]: { tabId: 3, actionId: 'builtin-key-terms' },
   [Op.STOP]: { id: 'q-1', shownText: 'One ' },
   [Op.RETRY]: { id: 'w-1', options: { tone: 'more-formal' } },
   [Op.NEW_CONVERSATION]: { tabId: 3 },

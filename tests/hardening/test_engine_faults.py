@@ -101,7 +101,10 @@ async def test_a_failure_at_token_k_is_engine_failed_and_the_next_request_works(
     engine.stream = (  # type: ignore[method-assign]
         lambda job, cancel: engine.stream_with_processors(job, cancel, [FailAtStep(5, error)])
     )
-    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=engine, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         failed = await c.request(summarize("f", 40), timeout=30)
         del engine.stream  # the model works again
         ok = await c.request(summarize("ok", 8), timeout=30)
@@ -119,7 +122,10 @@ async def test_a_prefill_that_fails_fails_only_its_request_while_another_keeps_a
 ) -> None:
     breaker = Breaker(engine, torch.OutOfMemoryError("CUDA out of memory"), lambda n: n > 1)
     long_one = summarize("long", 200)
-    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=engine, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         reference = await alone(c, long_one)
         await c.send(long_one)
         await first_delta(c, "long")
@@ -139,7 +145,10 @@ async def test_a_decode_step_that_fails_fails_the_requests_in_it_and_the_next_on
     tmp_path: Path, engine: TransformersEngine
 ) -> None:
     breaker = Breaker(engine, RuntimeError("device lost"), lambda n: n == 1)
-    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=engine, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         await c.send(summarize("a", 200))
         await c.send(summarize("b", 200, TEXT + " More."))
         await first_delta(c, "a")
@@ -168,7 +177,10 @@ async def test_a_failure_while_the_batch_cache_is_rearranged_fails_the_rows_it_h
         real_remove(layer, row)
 
     monkeypatch.setattr(kv.GrowableLayer, "remove_row", remove_row)
-    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=engine, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         await c.send(summarize("long", 200))
         await first_delta(c, "long")
         armed["times"] = 1
@@ -196,7 +208,10 @@ async def test_a_request_that_cannot_join_the_batch_fails_alone(
 
     monkeypatch.setattr(kv.GrowableLayer, "make_room", make_room)
     long_one = summarize("long", 200)
-    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=engine, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         reference = await alone(c, long_one)
         await c.send(long_one)
         await first_delta(c, "long")
@@ -218,7 +233,10 @@ async def test_a_logits_processor_that_raises_fails_only_its_own_request(
 
     engine.stream = with_faulty_processor  # type: ignore[method-assign]
     long_one = summarize("long", 200)
-    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=engine, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         reference = await alone(c, long_one)
         await c.send(long_one)
         await first_delta(c, "long")
@@ -244,7 +262,10 @@ async def test_a_request_whose_finish_raises_gets_an_error_and_the_others_finish
 
     monkeypatch.setattr(streaming.IncrementalDecoder, "flush", flush)
     long_one = summarize("long", 200)
-    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=engine, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         reference = await alone(c, long_one)
         await c.send(long_one)
         await first_delta(c, "long")
@@ -278,7 +299,10 @@ async def test_a_model_that_keeps_failing_marks_the_engine_failed_until_it_answe
     tmp_path: Path, engine: TransformersEngine
 ) -> None:
     breaker = Breaker(engine, RuntimeError("CUDA error: an illegal memory access"), lambda n: True)
-    async with run_server(tmp_path, serve_with=engine) as server, client(server.ws_url) as c:
+    async with (
+        run_server(tmp_path, serve_with=engine, reading="page") as server,
+        client(server.ws_url) as c,
+    ):
         breaker.arm(times=1_000)  # every model call fails, the restart check's too
         for i in range(3):
             failed_with_engine_failed(await c.request(summarize(f"f{i}", 8), timeout=30))

@@ -44,7 +44,7 @@ async def test_a_real_model_answers_through_our_api_exactly_as_it_does_directly(
 ) -> None:
     model = TransformersEngine.load(str(tiny_llama()), data_dir=tmp_path, dtype="float32")
     direct = await collect(model, job())
-    async with run_server(tmp_path, serve_with=model) as server:
+    async with run_server(tmp_path, serve_with=model, reading="page") as server:
         engine = await asyncio.to_thread(
             OpenAIEngine.connect, f"{server.http_url}/v1", api_key=TOKEN
         )

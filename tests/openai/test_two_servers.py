@@ -35,7 +35,7 @@ SUMMARIZE = {
 
 async def test_a_second_server_answers_the_sidebar_through_the_first(tmp_path: Path) -> None:
     model = TransformersEngine.load(str(tiny_llama()), data_dir=tmp_path, dtype="float32")
-    async with run_server(tmp_path / "a", serve_with=model) as first:
+    async with run_server(tmp_path / "a", serve_with=model, reading="page") as first:
         async with client(first.ws_url) as c:
             direct = await c.request(SUMMARIZE)
         async with run_server(
@@ -89,7 +89,7 @@ async def wait_ready(port: int, process: asyncio.subprocess.Process) -> dict[str
 async def test_tiangong_serve_with_engine_openai_answers_the_sidebar(tmp_path: Path) -> None:
     model = TransformersEngine.load(str(tiny_llama()), data_dir=tmp_path, dtype="float32")
     port = free_port()
-    async with run_server(tmp_path / "a", serve_with=model) as first:
+    async with run_server(tmp_path / "a", serve_with=model, reading="page") as first:
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO / "backend"),

@@ -18,6 +18,10 @@ from typing import Any, ClassVar, Literal
 # `chat`: messages a client of the OpenAI-compatible API wrote itself (no page task).
 TaskKind = Literal["summarize", "ask", "rewrite", "chat"]
 FinishReason = Literal["stop", "length", "cancelled"]
+# How a model reads a page for a question or a summary: all of it that fits (`page`), or
+# only the few passages that carry the answer, which it restates (`evidence`): a model too
+# small to use a long context (see docs/quality.md).
+Reading = Literal["page", "evidence"]
 
 # Capability names as the welcome frame lists them.
 SUMMARIZE = "summarize"
@@ -153,6 +157,11 @@ class Engine(ABC):
 
         Raises `EngineFailedError` when generation breaks; partial text already yielded stands.
         """
+
+    @property
+    def reading(self) -> Reading:
+        """How this engine's model reads pages best (`Reading`); `--reading` overrides it."""
+        return "page"
 
     @property
     def failure(self) -> str | None:

@@ -33,6 +33,7 @@ from tiangong.engine.base import (
     Engine,
     Finish,
     Job,
+    Reading,
 )
 from tiangong.engine.kv import growable, new_cache
 from tiangong.engine.logits import DEFAULT_BANNED_NGRAM, GeneratedNgramBan
@@ -64,6 +65,8 @@ DEFAULT_PREFILL_CHUNK = 256
 GPU_PREFILL_CHUNK = 1024
 # Requests decoded together in one step.
 DEFAULT_MAX_BATCH = 8
+# Models smaller than this read a question's evidence, not the whole page (`Engine.reading`).
+EVIDENCE_BELOW_PARAMETERS = 1_000_000_000
 # Memory kept for page prefixes (key/value states), least recently used evicted first.
 DEFAULT_PREFIX_CACHE_BYTES = 1 << 30
 # `dtype` values that quantize the linear layers' weights (CPU only; opt-in).
@@ -105,10 +108,13 @@ class TransformersEngine(Engine):
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
         attention_impl: str = "auto",
         dtype_label: str | None = None,
+        parameters: int | None = None,
     ) -> None:
         self._model = model
         self._tokenizer = tokenizer
         self._label = label
+        # Counted before quantization packs the linear layers away from `parameters()`.
+        self.parameters = parameters or sum(p.numel() for p in model.parameters())
         self.device = device
         if prefill_chunk_tokens is None:
             prefill_chunk_tokens = GPU_PREFILL_CHUNK if device == "cuda" else DEFAULT_PREFILL_CHUNK
@@ -187,6 +193,7 @@ class TransformersEngine(Engine):
             progress("load", 0, 1)
         started = time.perf_counter()
         weights, tokenizer = load_model_and_tokenizer(folder, chosen_device, torch_dtype)
+        parameters = sum(p.numel() for p in weights.parameters())
         if int8:
             weights = quantize_int8(weights)
         elif weight_bits:
@@ -210,6 +217,7 @@ class TransformersEngine(Engine):
             prefix_cache_bytes=prefix_cache_bytes,
             attention_impl=attention_impl,
             dtype_label=dtype if int8 or weight_bits else None,
+            parameters=parameters,
         )
 
     # -- what the engine is ---------------------------------------------------------------
@@ -225,6 +233,11 @@ class TransformersEngine(Engine):
     @property
     def context_tokens(self) -> int:
         return self._context
+
+    @property
+    def reading(self) -> Reading:
+        # Below this size a model loses facts in a long context and invents (docs/quality.md).
+        return "evidence" if self.parameters < EVIDENCE_BELOW_PARAMETERS else "page"
 
     @property
     def failure(self) -> str | None:

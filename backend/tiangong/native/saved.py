@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tiangong.settings import DEVICES, DTYPES, ENGINES
+from tiangong.settings import DEVICES, DTYPES, ENGINES, READINGS
 
 SAVED_FILE = "serve.json"
 DEFAULT_PORT = 8765
@@ -27,6 +27,7 @@ OPTIONS: dict[str, tuple[type, tuple[str, ...] | None]] = {
     "model": (str, None),
     "device": (str, DEVICES),
     "dtype": (str, DTYPES),
+    "reading": (str, READINGS),
     "log_level": (str, ("debug", "info", "warning", "error")),
     "log_format": (str, ("text", "json")),
     "openai_base_url": (str, None),

@@ -1,21 +1,30 @@
 """Task: a question about one page, alone or following up earlier turns of a conversation.
 
 (the conversation and its history) → read (a page sent again replaces the stored one) →
-prompts (the history that fits) → plan (retrieval when the page does not fit) → respond.
+intent (a request for a summary gets one: `summaries`) → for a small model, the evidence
+(the passages that answer, ranked with the conversation's earlier question) restated and
+checked (`compose`); else prompts (the history that fits) → plan (retrieval when the page
+does not fit) → respond.
 """
 
 from __future__ import annotations
 
-from tiangong.engine.base import ASK, ChatMessage, GenerationParams, Job, TaskHints
+from dataclasses import replace
+
+from tiangong.engine.base import ASK, ChatMessage, Engine, GenerationParams, Job, TaskHints
 from tiangong.errors import BadRequestError
-from tiangong.pipeline.generate import ready_engine
-from tiangong.pipeline.plan import page_budget, plan_page
+from tiangong.pipeline.compose import answer_from_evidence, answer_language
+from tiangong.pipeline.evidence import gather_evidence
+from tiangong.pipeline.generate import Answer, ready_engine
+from tiangong.pipeline.intent import asks_for_summary
+from tiangong.pipeline.plan import evidence_plan, page_budget, plan_page
 from tiangong.pipeline.prompts import ASK_MAX_TOKENS, PriorTurn, ask_messages, fit_history
 from tiangong.pipeline.read import read_page
 from tiangong.pipeline.record import Exchange, new_conversation
 from tiangong.pipeline.request import PageDoc, RequestContext, doc_from_text
-from tiangong.pipeline.respond import announce, respond
-from tiangong.protocol.messages import Ask
+from tiangong.pipeline.respond import announce, respond, respond_with
+from tiangong.pipeline.summaries import Summary, write_summary
+from tiangong.protocol.messages import Ask, SummarizeOptions
 from tiangong.store.history import Conversation
 
 # Longest selection quoted into the question, in characters.
@@ -56,6 +65,22 @@ async def ask(req: Ask, ctx: RequestContext) -> None:
     else:
         assert conv is not None  # the schema requires page or conversation_id
         doc = doc_from_text(conv.url, conv.title, conv.page_text, conv.page_lang)
+    exchange = Exchange(
+        conversation=conv,
+        kind="ask",
+        user_text=req.question,
+        cite_from=None,
+        sources=(doc,),
+        supersedes=req.regenerates,
+    )
+    if asks_for_summary(req.question):
+        options = SummarizeOptions(output_language=req.output_language)
+        await write_summary(ctx, Summary(doc, options, engine, exchange))
+        return
+    if ctx.reading(engine) == "evidence":
+        earlier = [t.text for t in history if t.role == "user"]
+        await _answer_from_evidence(ctx, req, engine, doc, exchange, earlier)
+        return
     question = req.question
     if req.page is not None and req.page.selection:
         selection = req.page.selection.strip()[:SELECTION_CHARS]
@@ -91,15 +116,41 @@ async def ask(req: Ask, ctx: RequestContext) -> None:
         question=req.question,
         hints=TaskHints(output_language=req.output_language, page_lang=doc.lang),
     )
-    exchange = Exchange(
-        conversation=conv,
-        kind="ask",
-        user_text=req.question,
-        cite_from=plan.context,
-        sources=(doc,),
-        supersedes=req.regenerates,
-    )
+    exchange = replace(exchange, cite_from=plan.context)
     await announce(
         ctx, exchange, doc=doc, plan=plan, prompt_tokens=engine.count_prompt_tokens(messages)
     )
     await respond(ctx, job, exchange)
+
+
+async def _answer_from_evidence(
+    ctx: RequestContext,
+    req: Ask,
+    engine: Engine,
+    doc: PageDoc,
+    exchange: Exchange,
+    earlier: list[str],
+) -> None:
+    """A small model's answer: only the passages that answer, restated and checked."""
+    question = req.question
+    if req.page is not None and req.page.selection:
+        # A question about a selected passage is answered from that passage.
+        question += " " + req.page.selection.strip()[:SELECTION_CHARS]
+    evidence = gather_evidence(doc.text, question, earlier=earlier)
+    plan = evidence_plan(doc.text, evidence.passages, engine.count_tokens)
+    exchange = replace(exchange, cite_from=plan.context)
+    await announce(ctx, exchange, doc=doc, plan=plan, prompt_tokens=plan.used_tokens)
+    language = answer_language(req.question, doc.lang, req.output_language)
+
+    async def produce(answer: Answer) -> None:
+        await answer_from_evidence(
+            ctx,
+            answer,
+            evidence=evidence,
+            question=req.question,
+            language=language,
+            output_language=req.output_language,
+            page_lang=doc.lang,
+        )
+
+    await respond_with(ctx, exchange, produce)

@@ -69,3 +69,12 @@ def cite(answer: str, cite_from: str, sources: Sequence[SourceDoc]) -> list[dict
         source, page = locate(citation.quote, sources)
         out.append(citation_fields(citation.n, citation.quote, source=source, page=page))
     return out
+
+
+def cite_quotes(quotes: Sequence[str], sources: Sequence[SourceDoc]) -> list[dict[str, Any]]:
+    """Citations of the page sentences an answer was composed from, numbered in order."""
+    out = []
+    for n, quote in enumerate(dict.fromkeys(q for q in quotes if q), start=1):
+        source, page = locate(quote, sources)
+        out.append(citation_fields(n, quote, source=source, page=page))
+    return out

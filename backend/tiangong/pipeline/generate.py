@@ -50,10 +50,21 @@ class Answer:
     parts: list[str] = field(default_factory=list)
     first_token: float | None = None  # time.monotonic() of the first text
     finish: Finish | None = None
+    # Verbatim page sentences the answer restates, cited as they are (None: found by `cite`).
+    quotes: list[str] | None = None
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    async def say(self, ctx: RequestContext, text: str) -> None:
+        """Text of an answer composed by the service (checked before it is said)."""
+        if not text:
+            return
+        if self.first_token is None:
+            self.first_token = time.monotonic()
+        self.parts.append(text)
+        await ctx.emit(delta_frame(ctx.id, text))
 
 
 async def generate(ctx: RequestContext, job: Job, answer: Answer) -> None:
@@ -71,6 +82,19 @@ async def generate(ctx: RequestContext, job: Job, answer: Answer) -> None:
             await ctx.emit(delta_frame(ctx.id, event.text))
         else:
             answer.finish = event
+
+
+async def complete(ctx: RequestContext, job: Job) -> tuple[str, Finish]:
+    """One job through the scheduler, its whole text kept back (nothing is sent): for text
+    that is checked before anyone sees it. A cancelled job ends with finish `cancelled`."""
+    parts: list[str] = []
+    finish = Finish("cancelled", 0, 0)
+    async for event in ctx.resources.scheduler.stream(job, ctx.cancel):
+        if isinstance(event, Delta):
+            parts.append(event.text)
+        else:
+            finish = event
+    return "".join(parts), finish
 
 
 @dataclass
@@ -108,13 +132,10 @@ async def take_notes(
                 source_text=texts[i],
                 priority=Priority.BACKGROUND,
             )
-            parts: list[str] = []
-            async for event in ctx.resources.scheduler.stream(job, ctx.cancel):
-                if isinstance(event, Delta):
-                    parts.append(event.text)
-                elif event.finish_reason == "cancelled":
-                    raise RequestCancelled
-        notes[i] = "".join(parts)
+            text, finish = await complete(ctx, job)
+            if finish.finish_reason == "cancelled":
+                raise RequestCancelled
+        notes[i] = text
         progress.done += 1
         await progress.send()
 

@@ -7,6 +7,11 @@
             chunks that each fit (the map step summarizes every chunk), then the notes are
             summarized (the reduce step, in rounds while they do not fit). All of the page
             is read: coverage is 1.
+- evidence: a model too small to use a long context (`Engine.reading`): for a question, the
+            few passages that answer it (`evidence.gather_evidence`), even when the whole
+            page would fit; for a summary, the sentences that carry the page
+            (`key_points.key_sentences`), each rewritten alone. `coverage` is the share of
+            the page's tokens the model was given.
 - truncate: one of several pages asked about together whose share of the context cannot
             hold it, in a summary: the page from its start until its share is full;
             `coverage` says how much was read.
@@ -22,7 +27,7 @@ from typing import Literal
 from tiangong.errors import TooLargeError
 from tiangong.text import BM25, sentences
 
-Strategy = Literal["whole", "retrieve", "map-reduce", "truncate"]
+Strategy = Literal["whole", "retrieve", "map-reduce", "evidence", "truncate"]
 # Map chunks are at most this many tokens even when the context takes more: small models
 # keep more of a short part in their notes, and the work per chunk stays bounded.
 MAP_CHUNK_TOKENS = 1536
@@ -112,6 +117,13 @@ def plan_page(
     pieces = split_long_blocks(blocks or [text], count_tokens, size)
     parts = tuple(chunk_blocks(pieces, count_tokens, chunk_tokens=size))
     return Plan("map-reduce", "", page_tokens, page_tokens, parts)
+
+
+def evidence_plan(text: str, passages: Sequence[str], count_tokens: Callable[[str], int]) -> Plan:
+    """The plan of a small model given only `passages` of the page."""
+    context = "\n\n".join(passages)
+    used = sum(count_tokens(p) for p in passages)
+    return Plan("evidence", context, count_tokens(text), min(used, count_tokens(text)))
 
 
 def plan_head(

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tiangong.engine.base import CancelToken
+from tiangong.engine.base import CancelToken, Engine, Reading
 from tiangong.extract.pdf import PdfDocument
 from tiangong.extract.worker import ExtractionWorker
 from tiangong.serving.host import EngineHost
@@ -27,6 +27,8 @@ class Resources:
     scheduler: Scheduler
     store: HistoryStore
     extractor: ExtractionWorker
+    # `--reading`: auto (the engine says) or a forced `Reading`.
+    reading: str = "auto"
 
 
 @dataclass
@@ -36,6 +38,14 @@ class RequestContext:
     cancel: CancelToken
     resources: Resources
     started: float = field(default_factory=time.monotonic)
+
+    def reading(self, engine: Engine) -> Reading:
+        """How `engine` reads this request's page: the flag when one was given, else what
+        the engine's model reads best."""
+        forced = self.resources.reading
+        if forced in ("page", "evidence"):
+            return "evidence" if forced == "evidence" else "page"
+        return engine.reading
 
     def check_cancel(self) -> None:
         """Stop a request that was cancelled while it read or planned its page."""

@@ -8,11 +8,11 @@ The exchange is committed before `done` is sent, and a broken answer is committe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from tiangong.engine.base import Job
 from tiangong.errors import TiangongError
-from tiangong.pipeline.cite import cite
+from tiangong.pipeline.cite import cite, cite_quotes
 from tiangong.pipeline.generate import Answer, generate
 from tiangong.pipeline.plan import Plan
 from tiangong.pipeline.record import Exchange, record
@@ -61,10 +61,23 @@ async def announce(
 
 
 async def respond(ctx: RequestContext, job: Job, exchange: Exchange) -> None:
+    """The model's answer to `job`, streamed as it comes."""
+
+    async def stream(answer: Answer) -> None:
+        await generate(ctx, job, answer)
+
+    await respond_with(ctx, exchange, stream)
+
+
+Produce = Callable[[Answer], Awaitable[None]]
+
+
+async def respond_with(ctx: RequestContext, exchange: Exchange, produce: Produce) -> None:
+    """An answer `produce` writes into (streamed or composed), then cited, stored, done."""
     store = ctx.resources.store
     answer = Answer()
     try:
-        await generate(ctx, job, answer)
+        await produce(answer)
     except BaseException as exc:
         stored = record(
             store,
@@ -81,7 +94,9 @@ async def respond(ctx: RequestContext, job: Job, exchange: Exchange) -> None:
     finish = answer.finish
     assert finish is not None
     citations = []
-    if finish.finish_reason != "cancelled" and exchange.cite_from:
+    if finish.finish_reason != "cancelled" and answer.quotes is not None:
+        citations = cite_quotes(answer.quotes, exchange.sources)
+    elif finish.finish_reason != "cancelled" and exchange.cite_from:
         citations = cite(answer.text, exchange.cite_from, exchange.sources)
     stored = record(
         store,

@@ -1,5 +1,6 @@
-"""Task: rewrite or translate a passage (the selection), with the passage around it when it
-fits. prompts (the source language detected) → respond; nothing to read, plan or cite."""
+"""Task: rewrite or translate a passage (the selection), or run the user's own action on it,
+with the passage around it when it fits. prompts (the source language detected) → respond;
+nothing to read, plan or cite."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tiangong.protocol.messages import Rewrite
 
 # Words of the passage that name its conversation.
 TITLE_WORDS = 8
+TITLE_PREFIX = {"rewrite": "Rewrite: ", "translate": "Translate: ", "action": "Action: "}
 
 
 async def rewrite(req: Rewrite, ctx: RequestContext) -> None:
@@ -26,6 +28,8 @@ async def rewrite(req: Rewrite, ctx: RequestContext) -> None:
     translating = req.options.task == "translate"
     if translating and not req.options.output_language:
         raise BadRequestError("options.output_language: name the language to translate into")
+    if req.options.task == "action" and not (req.options.instruction or "").strip():
+        raise BadRequestError("options.instruction: an action needs its instruction")
     messages = rewrite_messages(req.text, req.context, req.options, source_lang)
     prompt_tokens = engine.count_prompt_tokens(messages)
     if prompt_tokens + max_new > engine.context_tokens and req.context:
@@ -37,9 +41,7 @@ async def rewrite(req: Rewrite, ctx: RequestContext) -> None:
             f"the text is {text_tokens} tokens; this model rewrites at most about "
             f"{engine.context_tokens // 3} at once"
         )
-    title = ("Translate: " if translating else "Rewrite: ") + " ".join(
-        req.text.split()[:TITLE_WORDS]
-    )
+    title = TITLE_PREFIX[req.options.task] + " ".join(req.text.split()[:TITLE_WORDS])
     doc = doc_from_text("", title, req.text, source_lang)
     exchange = Exchange(
         conversation=await new_conversation(ctx.resources.store, "rewrite", doc),

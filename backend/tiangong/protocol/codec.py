@@ -87,6 +87,9 @@ def _describe(error: ValidationError) -> str:
     ):
         names = " or ".join(f"'{option['required'][0]}'" for option in error.validator_value)
         message = f"needs {names}"
+    elif error.validator == "maxLength" and isinstance(error.instance, str):
+        # The text itself stays out of the reply: it can be thousands of characters.
+        message = f"is {len(error.instance)} characters long; the limit is {error.validator_value}"
     elif error.validator == "pattern" and where.endswith(("lang", "language")):
         message = f"{error.instance!r} is not a language tag such as en, zh-CN or pt-BR"
     return f"{where}: {message}" if where else message

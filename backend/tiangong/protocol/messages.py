@@ -82,7 +82,7 @@ class RewriteOptions:
     tone: Literal["as-is", "more-formal", "more-casual"] = "as-is"
     length: Literal["as-is", "shorter", "longer"] = "as-is"
     format: Literal["as-is", "plain-text", "markdown"] = "as-is"
-    task: Literal["rewrite", "translate"] = "rewrite"
+    task: Literal["rewrite", "translate", "action"] = "rewrite"
     instruction: str | None = None
     output_language: str | None = None
     max_tokens: int | None = None

@@ -109,13 +109,14 @@ class HistoryStore:
             ).fetchone()
         return Conversation(*row) if row else None
 
-    def list_conversations(self, limit: int = 50) -> list[Conversation]:
+    def list_conversations(self, limit: int | None = 50) -> list[Conversation]:
+        """The newest first; `limit=None`: all of them."""
         with self._lock:
             rows = self._db.execute(
                 # Conversations whose every answer was regenerated elsewhere are not listed.
                 f"SELECT c.*, {VISIBLE_TURNS} AS n FROM conversations c WHERE n > 0 "
                 "ORDER BY c.updated_at DESC, c.rowid DESC LIMIT ?",
-                (limit,),
+                (-1 if limit is None else limit,),  # SQLite: a negative LIMIT is none
             ).fetchall()
         return [Conversation(*row) for row in rows]
 
