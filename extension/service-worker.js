@@ -223,8 +223,8 @@ const handlers = {
     await assistant.openConversation(tabId, conversationId);
     return {};
   },
-  async [Op.CITE]({ tabId, n, quote, requestId, source, page }) {
-    const where = { requestId: requestId ?? null, source: source ?? null, page: page ?? null };
+  async [Op.CITE]({ tabId, n, quote, requestId, source, page, time }) {
+    const where = { requestId: requestId ?? null, source: source ?? null, page: page ?? null, time: time ?? null };
     return { n, ...(await assistant.cite(tabId, quote, where)) };
   },
   async [Op.REPLACE]({ id }) {

@@ -203,3 +203,108 @@ export function highlightQuote(quote, highlightName) {
   startNode.parentElement?.scrollIntoView({ block: 'center', behavior: reduce ? 'auto' : 'smooth' });
   return { found: true, text: range.toString() };
 }
+
+/**
+ * A video's captions, fetched from inside the page (same origin and cookies as the player):
+ * a YouTube watch page's caption track (from the `ytInitialPlayerResponse` its HTML embeds; when
+ * YouTube gives no file, the transcript panel the page shows, if open), or a
+ * `<track kind="captions|subtitles">` of a `<video>`; the one in the first `preferred`
+ * language found (exact tag, then the same base language), else the page's default track, a
+ * hand-made one before automatic captions. Returns { kind, format, language, body } (the raw
+ * caption file, parsed by the worker: lib/transcript.js), { kind, missing: true } for a
+ * YouTube video without captions, { kind, failed } when the file could not be read, or null
+ * when the page has no captioned video.
+ */
+export async function findCaptions(preferred, maxChars) {
+  const wanted = [...preferred, ...(navigator.languages ?? [])].filter(Boolean).map((l) => l.toLowerCase());
+  const rank = (lang) => {
+    const tag = (lang || '').toLowerCase().replace(/_/g, '-');
+    for (let i = 0; i < wanted.length; i += 1) {
+      if (tag === wanted[i]) return 2 * i;
+      if (tag.split('-')[0] === wanted[i].split('-')[0]) return 2 * i + 1;
+    }
+    return 2 * wanted.length;
+  };
+  // Language first, then hand-made before automatic, the page's default, the page's order.
+  const keyOf = (track, index) => [rank(track.lang), track.auto ? 1 : 0, track.isDefault ? 0 : 1, index];
+  const before = (a, b) => {
+    const i = a.key.findIndex((value, at) => value !== b.key[at]);
+    return i < 0 ? 0 : a.key[i] - b.key[i];
+  };
+  const best = (tracks) => tracks.map((track, index) => ({ ...track, key: keyOf(track, index) })).sort(before)[0];
+  const read = async (kind, format, track) => {
+    try {
+      const response = await fetch(track.url, { credentials: 'include' });
+      const body = response.ok ? (await response.text()).slice(0, maxChars) : '';
+      if (!body.trim()) return { kind, failed: response.ok ? 'empty' : `HTTP ${response.status}` };
+      return { kind, format, language: track.lang || '', body };
+    } catch (error) {
+      return { kind, failed: String(error?.message ?? error) };
+    }
+  };
+
+  // YouTube: the player's data is a JSON object assigned in an inline script of the page.
+  const playerResponse = () => {
+    for (const script of document.querySelectorAll('script:not([src])')) {
+      const text = script.textContent;
+      const match = /ytInitialPlayerResponse\s*=\s*\{/.exec(text);
+      if (!match) continue;
+      const open = match.index + match[0].length - 1;
+      let depth = 0;
+      let inString = false;
+      let escaped = false;
+      for (let i = open; i < text.length; i += 1) {
+        const c = text[i];
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (c === '\\') escaped = true;
+          else if (c === '"') inString = false;
+        } else if (c === '"') inString = true;
+        else if (c === '{') depth += 1;
+        else if (c === '}' && (depth -= 1) === 0) {
+          try {
+            return JSON.parse(text.slice(open, i + 1));
+          } catch {
+            break;
+          }
+        }
+      }
+    }
+    return null;
+  };
+  // The transcript panel YouTube shows under "Show transcript": one renderer per segment.
+  const shownTranscript = () => {
+    const segments = [...document.querySelectorAll('ytd-transcript-segment-renderer')]
+      .map((segment) => ({
+        at: segment.querySelector('.segment-timestamp')?.textContent.trim() ?? '',
+        text: segment.querySelector('.segment-text')?.textContent.trim() ?? '',
+      }))
+      .filter((segment) => segment.at && segment.text);
+    return segments.length ? { kind: 'youtube', format: 'segments', language: '', body: JSON.stringify(segments).slice(0, maxChars) } : null;
+  };
+  const player = playerResponse();
+  if (player?.videoDetails) {
+    const tracks = (player.captions?.playerCaptionsTracklistRenderer?.captionTracks ?? [])
+      .filter((track) => typeof track.baseUrl === 'string')
+      .map((track) => ({ url: new URL(track.baseUrl, location.href).href, lang: track.languageCode, auto: track.kind === 'asr' }));
+    const fetched = tracks.length ? await read('youtube', 'youtube', best(tracks)) : { kind: 'youtube', missing: true };
+    return fetched.body ? fetched : (shownTranscript() ?? fetched);
+  }
+
+  const tracks = [...document.querySelectorAll('video track')]
+    .filter((el) => (el.kind === 'captions' || el.kind === 'subtitles') && el.src)
+    .map((el) => ({ url: el.src, lang: el.srclang, isDefault: el.default }));
+  if (!tracks.length) return null;
+  return read('track', 'vtt', best(tracks));
+}
+
+/** Seeks the page's video (YouTube's player, else the captioned one, else the first) to `time`. */
+export function seekVideo(time) {
+  const videos = [...document.querySelectorAll('video')];
+  const video = document.querySelector('video.html5-main-video') ?? videos.find((v) => v.querySelector('track')) ?? videos[0];
+  if (!video) return { found: false };
+  video.currentTime = time;
+  const reduce = globalThis.matchMedia?.('(prefers-reduced-motion: reduce)').matches;
+  video.scrollIntoView({ block: 'center', behavior: reduce ? 'auto' : 'smooth' });
+  return { found: true, time: video.currentTime };
+}

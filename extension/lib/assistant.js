@@ -4,12 +4,13 @@
 // and shows the book's views; the page functions only read and write pages.
 
 import { fillPrompt, usesSelection } from './actions.js';
-import { capturePage, highlightQuote, readOwnPdf, rememberSelection, replaceSelection } from '../content/page-functions.js';
+import { capturePage, findCaptions, highlightQuote, readOwnPdf, rememberSelection, replaceSelection, seekVideo } from '../content/page-functions.js';
 import { api, pageAccessError } from './browser-api.js';
 import { t, uiLanguage } from './i18n.js';
 import { closestLanguage, languageName } from './languages.js';
 import { PDF_TYPE, fetchPdf, looksLikePdf, maxPdfBytes, pdfTooLargeMessage } from './pdf.js';
 import { summaryFrameOptions } from './settings.js';
+import { transcriptOf } from './transcript.js';
 
 export const HIGHLIGHT_NAME = 'tiangong-citation';
 const HIGHLIGHT_CSS = `::highlight(${HIGHLIGHT_NAME}) { background-color: #ffd54a; color: #111; }
@@ -60,8 +61,11 @@ export class Assistant {
     this.book.apply(frame);
   }
 
-  /** The page of a tab as the protocol wants it; `share` of the frame when several go at once. */
-  async capture(tabId, share = 1) {
+  /**
+   * The page of a tab as the protocol wants it; `share` of the frame when several go at once.
+   * A captioned video's page is its transcript (in `language` or the UI's when it has several).
+   */
+  async capture(tabId, share = 1, language = '') {
     const frames = this.connection.limits;
     const room = { frameBytes: Math.floor(frames.page_frame_bytes / share), overheadBytes: frames.frame_bytes };
     const tab = await api.tabs.get(tabId).catch(() => null);
@@ -79,7 +83,30 @@ export class Assistant {
       return { page: await this.capturePdf(tabId, tab, room), trimmed: false };
     }
     if (failure || !result) throw new Error(pageAccessError(failure ?? new Error(t('pageReturnedNothing'))));
-    return result;
+    const video = await this.captureTranscript(tabId, result.page, room, language);
+    return video?.unread ? { ...result, captionsUnread: video.unread } : (video ?? result);
+  }
+
+  /**
+   * A captioned video's page: { page (with `transcript`), trimmed: false, cut }; null when the
+   * page has none. A YouTube video without readable captions is an error (its page is mostly
+   * comments); a <track> that cannot be read leaves the page to be read as it is: { unread }.
+   */
+  async captureTranscript(tabId, page, { frameBytes, overheadBytes }, language) {
+    const maxBytes = Math.max(1024, Math.floor(frameBytes * 0.9) - overheadBytes);
+    const preferred = [language, api.i18n?.getUILanguage?.()].filter(Boolean);
+    const found = await runInPage(tabId, findCaptions, [preferred, maxBytes * 2]).catch(() => null);
+    if (!found) return null;
+    if (found.missing) throw new Error(t('videoNoCaptions'));
+    const read = found.failed ? null : transcriptOf(found, { maxCues: this.limits.cues, cueChars: this.limits.cueText, maxBytes });
+    if (!read) {
+      const reason = found.failed ?? found.format;
+      if (found.kind === 'youtube') throw new Error(t('videoCaptionsUnreadable', reason));
+      return { unread: reason };
+    }
+    const { url, title, lang, selection } = page;
+    const kept = { url, title, ...(lang ? { lang } : {}), ...(selection ? { selection } : {}) };
+    return { page: { ...kept, transcript: read.transcript }, trimmed: false, cut: read.cut };
   }
 
   async capturePdf(tabId, tab, { frameBytes, overheadBytes }) {
@@ -244,13 +271,17 @@ export class Assistant {
     const readBefore = thread.url;
     const followUp = QUESTION_KINDS.has(kind) && conversationId;
     let page = null;
-    if (!followUp || !(await this.samePage(tabId, thread.url))) {
-      const captured = await this.capture(tabId);
+    // A video's page goes again with each follow-up: the service keeps its text, not its times.
+    if (!followUp || thread.video || !(await this.samePage(tabId, thread.url))) {
+      const captured = await this.capture(tabId, 1, params.options?.output_language ?? '');
       page = captured.page;
+      thread.video = Boolean(page.transcript);
       const notes = [];
       // The tab shows another page than the conversation read so far: the answer says so.
       if (readBefore && page.url && readBefore.split('#')[0] !== page.url.split('#')[0]) notes.push(t('readsNewPage', page.title || page.url));
       if (captured.trimmed) notes.push(t('pageTrimmed'));
+      if (captured.cut) notes.push(t('transcriptCut'));
+      if (captured.captionsUnread) notes.push(t('captionsUnreadPageRead', captured.captionsUnread));
       if (notes.length) this.book.note(id, notes.join(' '));
       if (params.selection) page.selection = params.selection.slice(0, this.limits.selection);
       // "Summarize page" means the whole page; a page action sends the selection only when
@@ -317,12 +348,20 @@ export class Assistant {
 
   /**
    * Shows a cited passage: in the tab it came from (answers across tabs switch to it), at its
-   * page in a PDF.
+   * page in a PDF, at its second in a video (the video seeks there).
    */
-  async cite(tabId, quote, { requestId = null, source = null, page = null } = {}) {
+  async cite(tabId, quote, { requestId = null, source = null, page = null, time = null } = {}) {
     const record = requestId ? this.book.get(requestId) : null;
     const target = source !== null && record?.params?.tabIds?.[source] !== undefined ? record.params.tabIds[source] : tabId;
     if (target !== tabId) await api.tabs.update(target, { active: true }).catch(() => {});
+    if (time !== null) {
+      try {
+        const seeked = await runInPage(target, seekVideo, [time]);
+        return seeked?.found ? { found: true, tabId: target, time: seeked.time } : { found: false, reason: t('videoGone') };
+      } catch (error) {
+        return { found: false, reason: pageAccessError(error) };
+      }
+    }
     if (page) {
       try {
         const tab = await api.tabs.get(target);

@@ -303,17 +303,29 @@ export class Connection {
   }
 }
 
-/** The browser's health probe: 403 from /health means the Origin check refused us. */
+/**
+ * What a `/health` answer says of this extension's origin. Refused: a 403 (Chromium's fetch
+ * carries the extension's Origin, which the service checks), or `origin_allowed: false` (Firefox
+ * sends no Origin on an add-on's fetch, only on its WebSocket upgrade, so the probe names the
+ * origin in `?origin=`). A service too old to say is taken as not refusing.
+ */
+export function originVerdict(status, body, base, origin) {
+  if (status === 403 || (status === 200 && body?.origin_allowed === false)) {
+    return {
+      forbidden: true,
+      message: t('originRefused', base, origin, `\`tiangong serve --allow-origin ${origin}\``),
+    };
+  }
+  return { forbidden: false };
+}
+
+/** The browser's health probe: does the service at `base` refuse `origin`? null: no answer. */
 export async function probeHealth(base, origin = globalThis.location?.origin ?? '') {
   try {
-    const response = await fetch(`${base}/health`, { cache: 'no-store' });
-    if (response.status === 403) {
-      return {
-        forbidden: true,
-        message: t('originRefused', base, origin, `\`tiangong serve --allow-origin ${origin}\``),
-      };
-    }
-    return { forbidden: false };
+    const query = origin ? `?origin=${encodeURIComponent(origin)}` : '';
+    const response = await fetch(`${base}/health${query}`, { cache: 'no-store' });
+    const body = response.status === 200 ? await response.json().catch(() => null) : null;
+    return originVerdict(response.status, body, base, origin);
   } catch {
     return null;
   }

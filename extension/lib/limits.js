@@ -23,6 +23,8 @@ export function readLimits({ client, server }) {
     title: required(page.title.maxLength, 'page.title maxLength'),
     selection: required(page.selection.maxLength, 'page.selection maxLength'),
     pdf: required(page.pdf.maxLength, 'page.pdf maxLength'),
+    cues: required(page.transcript.properties.cues.maxItems, 'page.transcript.cues maxItems'),
+    cueText: required(page.transcript.properties.cues.items.properties.text.maxLength, 'page.transcript cue text maxLength'),
     question: required(defs.ask.properties.question.maxLength, 'ask.question maxLength'),
     rewriteText: required(rewrite.text.maxLength, 'rewrite.text maxLength'),
     rewriteContext: required(rewrite.context.maxLength, 'rewrite.context maxLength'),

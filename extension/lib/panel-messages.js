@@ -50,7 +50,7 @@ const QUICK_MS = 10_000;
 const SERVICE_MS = 30_000;
 
 // Payload field types: 'string', 'integer', 'tab' (a tab id, or null for "no tab": the options
-// page), 'object', 'tabs' (tab ids); a trailing '?' makes the field optional (null allowed).
+// page), 'object', 'tabs' (tab ids), 'seconds' (a time in a video, ≥ 0); a trailing '?' makes the field optional (null allowed).
 const OPS = {
   [Op.ATTACH]: { fields: { tabId: 'tab' }, reply: '{ thread, status, workerStarted, limits }' },
   [Op.SUMMARIZE]: { fields: { tabId: 'integer', options: 'object', tabIds: 'tabs?' }, reply: '{ id }' },
@@ -64,8 +64,8 @@ const OPS = {
   [Op.HISTORY]: { fields: {}, reply: '{ conversations }', timeoutMs: SERVICE_MS },
   [Op.OPEN_CONVERSATION]: { fields: { tabId: 'integer', conversationId: 'string' }, reply: '{}', timeoutMs: SERVICE_MS },
   [Op.CITE]: {
-    fields: { tabId: 'integer', n: 'integer', quote: 'string', requestId: 'string?', source: 'integer?', page: 'integer?' },
-    reply: '{ found, reason?, tabId?, page? }',
+    fields: { tabId: 'integer', n: 'integer', quote: 'string', requestId: 'string?', source: 'integer?', page: 'integer?', time: 'seconds?' },
+    reply: '{ found, reason?, tabId?, page?, time? }',
   },
   [Op.REPLACE]: { fields: { id: 'string' }, reply: '{ ok, reason? }' },
   [Op.RECONNECT]: { fields: {}, reply: '{}' },
@@ -90,6 +90,7 @@ const CHECKS = {
   tab: (v) => v === null || Number.isInteger(v),
   object: isObject,
   tabs: (v) => Array.isArray(v) && v.every(Number.isInteger),
+  seconds: (v) => Number.isFinite(v) && v >= 0,
 };
 
 /** What is wrong with `payload` for `op`, in a sentence; null when it fits. */

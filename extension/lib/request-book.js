@@ -257,10 +257,11 @@ export class RequestBook {
   }
 }
 
-/** A citation as the panel keeps it: the quote, and where it is (PDF page, which tab). */
-function citationOf({ n, quote, page, source }) {
+/** A citation as the panel keeps it: the quote, and where it is (PDF page, which tab, when). */
+function citationOf({ n, quote, page, source, time }) {
   const citation = { n, quote };
   if (page !== undefined) citation.page = page;
   if (source !== undefined) citation.source = source;
+  if (time !== undefined) citation.time = time;
   return citation;
 }

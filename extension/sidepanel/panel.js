@@ -163,7 +163,7 @@ function follow(newTabId) {
 
 async function cite(payload) {
   const { n } = payload;
-  const shown = await call(Op.CITE, { tabId, ...payload, source: payload.source ?? null, page: payload.page ?? null });
+  const shown = await call(Op.CITE, { tabId, ...payload, source: payload.source ?? null, page: payload.page ?? null, time: payload.time ?? null });
   if (!shown) return;
   document.body.dataset.citation = shown.found ? `found-${n}` : `missing-${n}`;
   if (!shown.found) toast(shown.reason ?? t('citationNotFound'));

@@ -7,6 +7,7 @@ import { answerWithSources } from '../lib/conversation-export.js';
 import { t } from '../lib/i18n.js';
 import { LANGUAGES, languageName } from '../lib/languages.js';
 import { renderAnswer } from '../lib/sanitize.js';
+import { clockTime } from '../lib/transcript.js';
 import { inlineCode } from './status-view.js';
 
 const PROGRESS_WORDS = {
@@ -171,22 +172,29 @@ export class ThreadView {
     if (key === card.shownCitations) return;
     card.shownCitations = key;
     card.citations.replaceChildren(
-      ...card.view.citations.map(({ n, quote, page, source }) => {
-        // "2 · p. 7" (a PDF page), "[3] 1" (which tab, in an answer across tabs).
+      ...card.view.citations.map(({ n, quote, page, source, time }) => {
+        // "2 · p. 7" (a PDF page), "[3] 1" (which tab, in an answer across tabs), "1 · 2:05" (a video).
         let text = String(n);
         if (source !== undefined) text = `[${source + 1}] ${text}`;
         if (page !== undefined) text += ` · ${t('pageShort', page)}`;
-        const where = page !== undefined ? t('citeOnPdfPage', n, page) : source !== undefined ? t('citeInTab', n, source + 1) : t('citeOnPage', n);
+        if (time !== undefined) text += ` · ${clockTime(time)}`;
+        let where = page !== undefined ? t('citeOnPdfPage', n, page) : source !== undefined ? t('citeInTab', n, source + 1) : t('citeOnPage', n);
+        if (time !== undefined) where = t('citeAtTime', n, clockTime(time));
         const chip = el('button', {
           type: 'button', className: 'chip', textContent: text, title: quote, dir: 'auto',
           'aria-label': where, 'aria-pressed': 'false',
-          dataset: { testid: 'citation', n: String(n), ...(page !== undefined ? { page: String(page) } : {}), ...(source !== undefined ? { source: String(source) } : {}) },
+          dataset: {
+            testid: 'citation', n: String(n),
+            ...(page !== undefined ? { page: String(page) } : {}),
+            ...(source !== undefined ? { source: String(source) } : {}),
+            ...(time !== undefined ? { time: String(time) } : {}),
+          },
         });
         chip.addEventListener('click', () => {
           if (this.pressedChip) this.pressedChip.setAttribute('aria-pressed', 'false');
           chip.setAttribute('aria-pressed', 'true');
           this.pressedChip = chip;
-          this.actions.cite({ n, quote, requestId: card.view.id, source, page });
+          this.actions.cite({ n, quote, requestId: card.view.id, source, page, time });
         });
         return el('li', {}, chip);
       }),

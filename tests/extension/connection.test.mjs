@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { Connection, State, backoffDelay, httpBase } from '../../extension/lib/connection.js';
+import { Connection, State, backoffDelay, httpBase, originVerdict } from '../../extension/lib/connection.js';
 import { describeStatus, needsPairing } from '../../extension/sidepanel/status-view.js';
 import { realCodec } from './helpers.mjs';
 
@@ -200,6 +200,25 @@ test('the probe tells a refused origin apart from a server that is down', async 
   sockets[0].refuse();
   await new Promise((r) => setImmediate(r));
   assert.match(conn.status.message, /--allow-origin/);
+});
+
+test('a refused origin is told from /health: a 403 in Chromium, origin_allowed false in Firefox', () => {
+  const base = 'http://127.0.0.1:8765';
+  const firefox = 'moz-extension://0b8c3f4e-5a6d-4e7f-8a9b-0c1d2e3f4a5b';
+  const command = `\`tiangong serve --allow-origin ${firefox}\``;
+  // Chromium: the fetch carries the Origin, and the service's Origin check answers 403.
+  const chromium = originVerdict(403, null, base, firefox);
+  assert.equal(chromium.forbidden, true);
+  assert.ok(chromium.message.includes(command), chromium.message);
+  // Firefox: the fetch carries no Origin (200), the body says the named origin is refused.
+  const refused = originVerdict(200, { status: 'ok', origin_allowed: false }, base, firefox);
+  assert.equal(refused.forbidden, true);
+  assert.ok(refused.message.includes(command) && refused.message.includes(base), refused.message);
+  // Allowed, a service too old to say, or a server error: not a refusal (the offline message stays).
+  assert.deepEqual(originVerdict(200, { status: 'ok', origin_allowed: true }, base, firefox), { forbidden: false });
+  assert.deepEqual(originVerdict(200, { status: 'ok' }, base, firefox), { forbidden: false });
+  assert.deepEqual(originVerdict(200, null, base, firefox), { forbidden: false });
+  assert.deepEqual(originVerdict(500, { origin_allowed: false }, base, firefox), { forbidden: false });
 });
 
 test('the health URL is derived from the socket URL', () => {

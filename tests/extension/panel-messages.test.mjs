@@ -128,6 +128,10 @@ test('a payload that does not fit its op is refused, naming the field, before an
   assert.equal(payloadProblem(Op.STOP, { id: 'q', text: 'x' }), 'stop: unexpected field text');
   assert.match(payloadProblem('cancel', {}), /unknown op "cancel"; expected one of attach, /);
   assert.equal(payloadProblem(Op.ATTACH, {}), null, 'the options page attaches with no tab');
+  // A citation of a video carries the second to seek to.
+  assert.equal(payloadProblem(Op.CITE, { tabId: 3, n: 1, quote: 'q', time: 4.2 }), null);
+  assert.equal(payloadProblem(Op.CITE, { tabId: 3, n: 1, quote: 'q', time: -1 }), 'cite: time must be seconds');
+  assert.equal(payloadProblem(Op.CITE, { tabId: 3, n: 1, quote: 'q', time: '4' }), 'cite: time must be seconds');
 
   const { link, ports } = setup({ handlers: { [Op.ASK]: () => assert.fail('a bad payload ran'), [Op.PING]: () => ({}) } });
   await assert.rejects(link.request(Op.ASK, { tabId: 3, question: 7 }), { code: ErrorCode.BAD_REQUEST, message: 'ask: question must be string' });

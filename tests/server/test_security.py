@@ -59,6 +59,33 @@ async def test_allow_origin_adds_exactly_that_origin(tmp_path: Path) -> None:
                 pass
 
 
+async def test_health_says_whether_a_named_origin_is_allowed(tmp_path: Path) -> None:
+    """Firefox sends no Origin on an add-on's fetch of /health (only on the WebSocket
+    upgrade), so the add-on names its origin to learn that the service refuses it."""
+    firefox = "moz-extension://0b8c3f4e-5a6d-4e7f-8a9b-0c1d2e3f4a5b"
+    other = "moz-extension://11111111-2222-4333-8444-555555555555"
+    async with run_server(tmp_path, serve_with=FakeEngine(), allow_origins=(firefox,)) as server:
+        async with aiohttp.ClientSession() as http:
+            verdicts = {}
+            for origin in (firefox, other, EXTENSION, "null", firefox.upper()):
+                async with http.get(server.http_url + "/health", params={"origin": origin}) as r:
+                    assert r.status == 200
+                    verdicts[origin] = (await r.json())["origin_allowed"]
+            async with http.get(server.http_url + "/health") as response:
+                plain = await response.json()
+            async with http.get(server.http_url + "/health", params={"origin": "x" * 513}) as r:
+                too_long = (r.status, await r.json())
+    assert verdicts == {
+        firefox: True,
+        other: False,
+        EXTENSION: True,
+        "null": False,
+        firefox.upper(): False,
+    }
+    assert "origin_allowed" not in plain
+    assert too_long[0] == 400 and "origin must be 1 to 512" in too_long[1]["error"]["message"]
+
+
 @pytest.mark.parametrize(
     "host", ["evil.example:{port}", "127.0.0.1.nip.io:{port}", "127.0.0.1:1", "localhost"]
 )

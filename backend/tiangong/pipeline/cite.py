@@ -63,11 +63,15 @@ def find_citations(
 
 def cite(answer: str, cite_from: str, sources: Sequence[SourceDoc]) -> list[dict[str, Any]]:
     """Step: an answer's citations as frames carry them and the history stores them: each
-    quote, and (with several pages, or a PDF) which page it was found on."""
+    quote, and (with several pages, a PDF, a transcript) which page or second it was found at."""
     out = []
     for citation in find_citations(answer, cite_from):
-        source, page = locate(citation.quote, sources)
-        out.append(citation_fields(citation.n, citation.quote, source=source, page=page))
+        at = locate(citation.quote, sources)
+        out.append(
+            citation_fields(
+                citation.n, citation.quote, source=at.source, page=at.page, time=at.time
+            )
+        )
     return out
 
 
@@ -75,6 +79,6 @@ def cite_quotes(quotes: Sequence[str], sources: Sequence[SourceDoc]) -> list[dic
     """Citations of the page sentences an answer was composed from, numbered in order."""
     out = []
     for n, quote in enumerate(dict.fromkeys(q for q in quotes if q), start=1):
-        source, page = locate(quote, sources)
-        out.append(citation_fields(n, quote, source=source, page=page))
+        at = locate(quote, sources)
+        out.append(citation_fields(n, quote, source=at.source, page=at.page, time=at.time))
     return out

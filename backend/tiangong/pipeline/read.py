@@ -1,8 +1,8 @@
 """Step: the page a request sent → the `PageDoc` it works on.
 
-The selection when the task reads it, else the PDF's text page by page, else the article
-extracted from the HTML (in the extraction workers, never on the event loop), else the text
-the client sent.
+The selection when the task reads it, else a video's transcript (its captions, with where
+each cue starts), else the PDF's text page by page, else the article extracted from the HTML
+(in the extraction workers, never on the event loop), else the text the client sent.
 """
 
 from __future__ import annotations
@@ -12,16 +12,20 @@ import binascii
 
 from tiangong.errors import BadRequestError
 from tiangong.extract.worker import ExtractionWorker
-from tiangong.pipeline.request import PageDoc, doc_from_text
+from tiangong.pipeline.request import PageDoc, doc_from_text, doc_from_transcript
 from tiangong.protocol.messages import Page
 
 
 async def read_page(extractor: ExtractionWorker, page: Page, *, use_selection: bool) -> PageDoc:
     if use_selection and page.selection:
         return doc_from_text(page.url, page.title, page.selection, page.lang, selection=True)
-    if page.pdf is not None:
+    if page.transcript is not None:
+        doc = doc_from_transcript(
+            page.url, page.title, page.transcript, page.transcript_lang or page.lang
+        )
+    elif page.pdf is not None:
         return await _read_pdf(extractor, page, page.pdf)
-    if page.html is not None and page.html.strip():
+    elif page.html is not None and page.html.strip():
         article = await extractor.extract(page.html, page.url or None)
         doc = PageDoc(
             url=page.url,

@@ -31,6 +31,7 @@ class SourceDoc(Protocol):
     @property
     def words(self) -> int: ...
     def page_of(self, quote: str) -> int | None: ...
+    def time_of(self, quote: str) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -94,10 +95,21 @@ def plan_sources(
     return SourcesPlan(done, "\n\n".join(parts))
 
 
-def locate(quote: str, docs: Sequence[SourceDoc]) -> tuple[int | None, int | None]:
-    """Which page (with several) and which PDF page a verbatim quote comes from, when found."""
+@dataclass(frozen=True)
+class Place:
+    """Where a quote was found: which page (with several), which PDF page, which second of a
+    video (a transcript)."""
+
+    source: int | None = None
+    page: int | None = None
+    time: float | None = None
+
+
+def locate(quote: str, docs: Sequence[SourceDoc]) -> Place:
+    """Where a verbatim quote comes from, when found."""
     probe = quote.strip()[:80]
     for index, doc in enumerate(docs):
         if probe and probe in doc.text:
-            return (index if len(docs) > 1 else None), doc.page_of(quote)
-    return None, None
+            source = index if len(docs) > 1 else None
+            return Place(source, doc.page_of(quote), doc.time_of(quote))
+    return Place()

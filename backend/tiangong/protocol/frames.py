@@ -137,7 +137,12 @@ def delta_frame(request_id: str, text: str) -> Frame:
 
 
 def citation_fields(
-    n: int, quote: str, *, source: int | None = None, page: int | None = None
+    n: int,
+    quote: str,
+    *,
+    source: int | None = None,
+    page: int | None = None,
+    time: float | None = None,
 ) -> dict[str, Any]:
     """One citation as the citation frame carries it and the history stores it."""
     out: dict[str, Any] = {"n": n, "quote": quote}
@@ -145,6 +150,8 @@ def citation_fields(
         out["source"] = source
     if page is not None:
         out["page"] = page
+    if time is not None:
+        out["time"] = time
     return out
 
 

@@ -16,6 +16,14 @@ SummaryLength = Literal["short", "medium", "long"]
 
 
 @dataclass(frozen=True)
+class Cue:
+    """One caption of a video's transcript: its text and where it starts (seconds)."""
+
+    start: float
+    text: str
+
+
+@dataclass(frozen=True)
 class Page:
     url: str
     title: str = ""
@@ -24,10 +32,13 @@ class Page:
     selection: str | None = None
     lang: str | None = None
     pdf: str | None = None  # base64 of a PDF file
+    transcript: tuple[Cue, ...] | None = None  # a video's captions, read instead of the page
+    transcript_lang: str | None = None
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Page:
         selection = data.get("selection")
+        transcript = data.get("transcript")
         return cls(
             url=data["url"],
             title=data.get("title", ""),
@@ -36,6 +47,12 @@ class Page:
             selection=selection if selection and selection.strip() else None,
             lang=data.get("lang"),
             pdf=data.get("pdf"),
+            transcript=(
+                tuple(Cue(float(c["start"]), c["text"]) for c in transcript["cues"])
+                if transcript
+                else None
+            ),
+            transcript_lang=transcript.get("language") if transcript else None,
         )
 
 

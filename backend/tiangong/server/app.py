@@ -15,7 +15,12 @@ from tiangong.engine.base import Engine
 from tiangong.origins import RegisteredOrigins, origins_path
 from tiangong.runtime import Runtime, build_runtime
 from tiangong.server import http, openai_api, ws
-from tiangong.server.auth import TOKEN_KEY, host_origin_middleware
+from tiangong.server.auth import (
+    ORIGIN_POLICY_KEY,
+    TOKEN_KEY,
+    OriginPolicy,
+    host_origin_middleware,
+)
 from tiangong.settings import Settings
 
 # The runtime the app serves (for `tiangong serve` and tests; handlers are handed it).
@@ -42,16 +47,18 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> web.Appli
     runtime = build_runtime(settings, engine=engine)
     # Firefox add-on origins the native host registered (read again when the file changes).
     registered = RegisteredOrigins(origins_path(settings.data_dir))
+    policy = OriginPolicy(settings.origins, registered.current)
     app = web.Application(
         middlewares=[
             http.http_counter(runtime.metrics),
-            host_origin_middleware(settings.port, settings.origins, registered.current),
+            host_origin_middleware(settings.port, policy),
         ],
         # Only the WebSocket carries pages; plain HTTP bodies stay small.
         client_max_size=1024**2,
     )
     app[RUNTIME_KEY] = runtime
     app[TOKEN_KEY] = settings.pairing_token()
+    app[ORIGIN_POLICY_KEY] = policy
 
     async def run(app: web.Application) -> AsyncIterator[None]:
         await runtime.start()

@@ -8,6 +8,9 @@ Before any route, WebSocket upgrade included (`host_origin_middleware`):
   the data dir, see `tiangong.origins`): no prefix or pattern matching, and `null` is never
   allowed.
   Clients that are not browsers send no Origin and still need the pairing token.
+  Firefox sends no Origin on an add-on's `fetch` either (only on its WebSocket upgrade), so
+  `/health?origin=…` says whether that origin would be allowed (`OriginPolicy.allows`): the
+  add-on's way to tell "refused" from "not running". It answers yes or no, nothing more.
 
 Then the pairing token, compared in constant time: in the WebSocket's `hello`
 (`pairing_check`, handed to the protocol session) and, for the HTTP API and /metrics, as
@@ -54,11 +57,25 @@ def forbidden(message: str) -> web.Response:
     )
 
 
-def host_origin_middleware(
-    port: int, origins: frozenset[str], registered: Callable[[], frozenset[str]] | None = None
-) -> web.middleware:  # type: ignore[valid-type]
-    """`registered` gives the origins registered at run time (read when an Origin is not
-    among the fixed ones)."""
+class OriginPolicy:
+    """The allowed origins: fixed ones (the pinned extension, --allow-origin) and, through
+    `registered`, those registered at run time (read only when an origin is not fixed)."""
+
+    def __init__(
+        self, fixed: frozenset[str], registered: Callable[[], frozenset[str]] | None = None
+    ) -> None:
+        self.fixed = fixed
+        self.registered = registered
+
+    def allows(self, origin: str) -> bool:
+        return origin in self.fixed or (self.registered is not None and origin in self.registered())
+
+
+# The origin policy the app enforces (set by `create_app`; /health reports from it).
+ORIGIN_POLICY_KEY = web.AppKey("origin_policy", OriginPolicy)
+
+
+def host_origin_middleware(port: int, policy: OriginPolicy) -> web.middleware:  # type: ignore[valid-type]
     hosts = allowed_hosts(port)
 
     @web.middleware
@@ -68,11 +85,7 @@ def host_origin_middleware(
             log.warning("refused a request with Host %r", host[:100])
             return forbidden("this service answers only on 127.0.0.1, localhost or [::1]")
         origin = request.headers.get("Origin")
-        if (
-            origin is not None
-            and origin not in origins
-            and (registered is None or origin not in registered())
-        ):
+        if origin is not None and not policy.allows(origin):
             log.warning("refused a request from origin %r", origin[:200])
             return forbidden(
                 f"origin {origin[:200]!r} is not allowed; start the service with "

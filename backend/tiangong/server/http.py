@@ -10,12 +10,15 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from tiangong import __version__
+from tiangong.errors import BadRequestError
 from tiangong.protocol.frames import engine_info
 from tiangong.protocol.messages import PROTOCOL_VERSION
 from tiangong.runtime import Runtime
-from tiangong.server.auth import api_refusal
+from tiangong.server.auth import ORIGIN_POLICY_KEY, api_refusal
 from tiangong.server.http_errors import from_exception
 from tiangong.serving.metrics import Metrics
+
+MAX_ORIGIN_LENGTH = 512
 
 
 class HttpRoutes:
@@ -24,15 +27,24 @@ class HttpRoutes:
 
     async def health(self, request: web.Request) -> web.Response:
         scheduler = self.runtime.scheduler
-        return web.json_response(
-            {
-                "status": "ok",
-                "version": __version__,
-                "protocol": PROTOCOL_VERSION,
-                "engine": engine_info(self.runtime.host.status()),
-                "queue": {"waiting": scheduler.queue_depth, "running": scheduler.running},
-            }
-        )
+        body: dict[str, Any] = {
+            "status": "ok",
+            "version": __version__,
+            "protocol": PROTOCOL_VERSION,
+            "engine": engine_info(self.runtime.host.status()),
+            "queue": {"waiting": scheduler.queue_depth, "running": scheduler.running},
+        }
+        # ?origin=…: would a browser page of that origin be let in? (See auth.py: Firefox's
+        # add-on fetches carry no Origin, so the add-on names its own.)
+        origin = request.query.get("origin")
+        if origin is not None:
+            if not origin or len(origin) > MAX_ORIGIN_LENGTH:
+                return from_exception(
+                    self.runtime.metrics,
+                    BadRequestError(f"origin must be 1 to {MAX_ORIGIN_LENGTH} characters"),
+                )
+            body["origin_allowed"] = request.app[ORIGIN_POLICY_KEY].allows(origin)
+        return web.json_response(body)
 
     async def metrics(self, request: web.Request) -> web.Response:
         refused = api_refusal(request)
