@@ -7,12 +7,8 @@ again starts it again. Every service the host started is killed at the end, pass
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,20 +17,20 @@ import pytest
 
 from tests.conftest import free_port
 from tests.e2e.conftest import Browser, Pages, answer
-from tests.support.service_process import health, service_env, tiangong_command
+from tests.e2e.native_support import (
+    ARTICLE,
+    HostStarted,
+    install,
+    pairing_token,
+    wait_until_gone,
+)
+from tests.support.service_process import health
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = pytest.mark.e2e
 
-ARTICLE = (
-    "<html lang=en><title>The lighthouse</title><article><h1>The lighthouse</h1>"
-    "<p>The lighthouse on the northern cape was lit for the first time in 1874.</p>"
-    "<p>Its keeper climbed one hundred and twelve steps to trim the wick every evening.</p>"
-    "<p>An electric lamp replaced the oil flame in 1931, and the keeper's cottage became "
-    "a small museum.</p></article>"
-)
 # Starting Python, the service and its engine on a busy machine: generous, never waited out
 # when things work (every wait below ends on a state, not a time).
 START_MS = 90_000
@@ -48,64 +44,13 @@ new MutationObserver(() => {
 """
 
 
-class HostStarted:
-    """The services the host starts in `data_dir` (their pid is in service.json): killed by
-    pid at the end, whatever happened."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.pids: set[int] = set()
-
-    def current(self) -> tuple[int, int]:
-        state = json.loads((self.data_dir / "service.json").read_text("utf-8"))
-        self.pids.add(int(state["pid"]))
-        return int(state["port"]), int(state["pid"])
-
-    def kill(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-    def kill_all(self) -> None:
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            self.current()
-        for pid in self.pids:
-            self.kill(pid)
-
-
-def wait_until_gone(port: int) -> None:
-    """Polls /health until nothing answers (the killed service's socket closed)."""
-    deadline = time.monotonic() + 30
-    while health(port) is not None:
-        assert time.monotonic() < deadline, f"the service on port {port} did not stop"
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def installed(tmp_path: Path) -> Iterator[tuple[Path, Path, int, HostStarted]]:
     profile = tmp_path / "profile"
     profile.mkdir()
     data_dir = tmp_path / "data"
     port = free_port()
-    done = subprocess.run(
-        tiangong_command(
-            "install",
-            "--browser",
-            "chromium",
-            "--user-data-dir",
-            str(profile),
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-            "--engine",
-            "extractive",
-        ),
-        env=service_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    install(data_dir, port, "--browser", "chromium", "--user-data-dir", str(profile))
     started = HostStarted(data_dir)
     yield profile, data_dir, port, started
     started.kill_all()
@@ -154,13 +99,7 @@ def test_opening_the_panel_starts_the_service_through_the_native_host(
         assert "Starting Tiangong…" in lines, lines
 
         # The token is the service's own, stored as if pasted; the URL is the host's port.
-        token = subprocess.run(
-            tiangong_command("token", "--data-dir", str(data_dir)),
-            env=service_env(),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        token = pairing_token(data_dir)
         stored = browser.worker().evaluate("() => chrome.storage.local.get(['serverUrl', 'token'])")
         first_port, first_pid = started.current()
         assert stored == {"serverUrl": f"ws://127.0.0.1:{first_port}/ws", "token": token}
