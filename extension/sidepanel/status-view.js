@@ -41,6 +41,10 @@ function describeConnection(status) {
         const line = status.code === 'starting' ? `${t('statusStarting')} ${loadingLine}` : loadingLine;
         return { state: 'loading', line, detail: t('statusLoadingDetail') };
       }
+      if (engine?.state === 'failed') {
+        // The service is up but its engine cannot serve: say why, not "Connected".
+        return { state: 'failed', line: t('statusEngineFailed', engine.model), detail: engine.failure || '' };
+      }
       const line = engine ? `${t('statusConnected')} · ${engine.name} · ${engine.model}` : t('statusConnected');
       const detail = engine?.fallback_reason ? t('statusFallback', engine.fallback_reason) : '';
       return { state: 'connected', line, detail };
