@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import './i18n-shim.mjs';
 import { describeStatus } from '../../extension/sidepanel/status-view.js';
 
 const engine = { name: 'transformers', model: 'SmolLM2', state: 'ready' };
