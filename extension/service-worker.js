@@ -1,7 +1,8 @@
 // The background of the extension: owns the one WebSocket (lib/connection.js), the book of
 // answers (lib/request-book.js), the context menu and the shortcuts. Panels connect a runtime
 // port, send the ops of lib/panel-messages.js and get the book's views pushed back
-// (lib/panel-hub.js). Listeners are registered synchronously at the top level, as MV3
+// (lib/panel-hub.js). When the service on this computer needs starting or pairing, it asks the
+// native host (lib/native-link.js). Listeners are registered synchronously at the top level, as MV3
 // requires; they await `ready()` (schemas, settings, restored answers) before they act.
 
 import { STORAGE_KEY as ACTIONS_KEY, loadActions } from './lib/actions.js';
@@ -10,6 +11,7 @@ import { api, openPanelWindow, openSidebar, sidebarKind } from './lib/browser-ap
 import { Codec, loadSchemas } from './lib/codec.js';
 import { Connection, probeHealth } from './lib/connection.js';
 import { createMenus, parseMenuId } from './lib/menus.js';
+import { NativeLink, NativeStarter } from './lib/native-link.js';
 import { PanelHub } from './lib/panel-hub.js';
 import { Op } from './lib/panel-messages.js';
 import { RequestBook, answerView } from './lib/request-book.js';
@@ -51,6 +53,8 @@ const book = new RequestBook({
 
 let connection = null;
 let assistant = null;
+// Asks the native host to start the service and hand over URL + token (lib/native-link.js).
+let starter = null;
 
 // Start-up reads everything first and builds only once all of it came, so a start that failed
 // (say the schema could not be read) leaves nothing half made, and the next call tries again.
@@ -76,10 +80,26 @@ async function start() {
     probe: (base) => probeHealth(base, `${location.protocol}//${location.host}`),
     client: { name: 'tiangong-extension', version },
   });
-  connection.onStatus((status) => hub.pushStatus(status));
+  connection.onStatus((status) => hub.pushStatus(panelStatus(status)));
+  starter = new NativeStarter({
+    link: new NativeLink({
+      connectNative: (name) => api.runtime.connectNative(name),
+      // Chromium says why a port closed in runtime.lastError, Firefox in port.error.
+      lastError: (port) => api.runtime.lastError ?? port?.error,
+      origin: sidebarKind() === 'firefox' ? api.runtime.getURL('') : null,
+    }),
+    connection,
+    store: (values) => api.storage.local.set(values),
+    onChange: () => hub.pushStatus(panelStatus(connection.status)),
+  });
   assistant = new Assistant({ connection, book, limits: codec.limits });
   book.load(stored?.[SNAPSHOT_KEY]);
   connection.configure({ url: settings.serverUrl, token: settings.token });
+}
+
+/** The connection's status as panels see it: with the native host's part (starting, failed). */
+function panelStatus(status) {
+  return starter ? starter.overlay(status) : status;
 }
 
 /** The user's actions as stored (lib/actions.js), checked against the schema's limits. */
@@ -125,6 +145,7 @@ api.commands?.onCommand.addListener(async (command, tab) => {
   if (!target) return;
   openSidebar(target);
   await ready();
+  starter.wanted();
   const { summaryOptions } = await loadSettings(api.storage.local);
   assistant.summarize(target.id, summaryOptions);
 });
@@ -134,6 +155,7 @@ api.contextMenus.onClicked.addListener(async (info, tab) => {
   if (!choice || !tab) return;
   openSidebar(tab); // first, while the click still counts as the user's gesture
   await ready();
+  starter.wanted();
   const settings = await loadSettings(api.storage.local);
   if (choice.kind === 'rewrite') {
     api.storage.local.set({ rewriteOptions: choice.options });
@@ -162,7 +184,7 @@ const handlers = {
   [Op.ATTACH]({ tabId = null }) {
     connection.connectNow();
     const thread = tabId === null ? null : book.view(tabId);
-    return { thread, status: connection.status, sidebar: sidebarKind(), workerStarted: STARTED_AT, limits: panelLimits() };
+    return { thread, status: panelStatus(connection.status), sidebar: sidebarKind(), workerStarted: STARTED_AT, limits: panelLimits() };
   },
   async [Op.SUMMARIZE]({ tabId, options, tabIds }) {
     return { id: await assistant.summarize(tabId, options, { tabIds }) };
@@ -218,6 +240,20 @@ const handlers = {
     return {};
   },
 };
+
+// The ops that open a panel or reach the service: each is someone looking, so the native host
+// may be asked to start the service (lib/native-link.js).
+const LOOKING = [
+  Op.ATTACH, Op.RECONNECT, Op.SUMMARIZE, Op.ASK, Op.TRANSLATE_SELECTION, Op.TRANSLATE, Op.RUN_ACTION,
+  Op.RETRY, Op.HISTORY, Op.OPEN_CONVERSATION,
+];
+for (const op of LOOKING) {
+  const handler = handlers[op];
+  handlers[op] = (payload, panel) => {
+    starter.wanted();
+    return handler(payload, panel);
+  };
+}
 
 const hub = new PanelHub({ handlers, ready });
 api.runtime.onConnect.addListener((port) => hub.accept(port));

@@ -68,6 +68,8 @@ export class Connection {
     this.statusListeners = new Set();
     this.frameListeners = new Set();
     this.waiters = new Set();
+    // While the service is being started for us (lib/native-link.js), requests wait for it.
+    this.starting = null;
     // What the current socket's welcome (and later status frames) said; null without one.
     this.session = null;
     // The frame limits of the last welcome: they still size requests while reconnecting.
@@ -132,17 +134,40 @@ export class Connection {
 
   waitConnected(waitMs) {
     if (this.current.state === State.CONNECTED) return Promise.resolve();
-    if (this.current.state === State.UNPAIRED || this.current.state === State.REFUSED) {
+    if (this.isFinal() && !this.starting) {
       return Promise.reject(new ConnectionError(this.current.message, this.current.state));
     }
     return new Promise((resolve, reject) => {
       const waiter = { resolve, reject };
-      waiter.timer = this.clock.setTimeout(() => {
+      const expire = () => {
+        if (this.starting) {
+          // Not yet: the wait starts over once the start is over (whichever way it went).
+          const again = () => {
+            if (this.waiters.has(waiter)) waiter.timer = this.clock.setTimeout(expire, waitMs);
+          };
+          this.starting.then(again, again);
+          return;
+        }
         this.waiters.delete(waiter);
         reject(new ConnectionError(this.current.message ?? offlineMessage(this.url), this.current.state));
-      }, waitMs);
+      };
+      waiter.timer = this.clock.setTimeout(expire, waitMs);
       this.waiters.add(waiter);
     });
+  }
+
+  /** The service is being started (`promise` settles when that is over): until then requests
+   * wait for the connection instead of failing after their usual wait. */
+  waitFor(promise) {
+    this.starting = promise;
+    const over = () => {
+      if (this.starting === promise) this.starting = null;
+    };
+    promise.then(over, over);
+  }
+
+  isFinal() {
+    return this.current.state === State.UNPAIRED || this.current.state === State.REFUSED;
   }
 
   close() {
@@ -162,7 +187,7 @@ export class Connection {
     this.current = { state, url: this.url, ...connected, ...fields };
     for (const waiter of this.waiters) {
       if (this.current.state === State.CONNECTED) waiter.resolve();
-      else if (this.current.state === State.UNPAIRED || this.current.state === State.REFUSED) {
+      else if (this.isFinal() && !this.starting) {
         waiter.reject(new ConnectionError(this.current.message, this.current.state));
       } else continue;
       this.clock.clearTimeout(waiter.timer);

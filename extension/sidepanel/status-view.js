@@ -21,21 +21,36 @@ function percent(done, total) {
   return total > 0 ? ` ${Math.floor((100 * done) / total)}%` : '';
 }
 
-/** The one-line summary and the longer detail for a connection status. */
+/** The one-line summary and the longer detail for a connection status (with what the
+ * native host said, when it could not help). */
 export function describeStatus(status) {
+  const described = describeConnection(status);
+  if (!status.hostProblem) return described;
+  return { ...described, detail: [described.detail, status.hostProblem].filter(Boolean).join(' ') };
+}
+
+function describeConnection(status) {
   const engine = status.engine;
   switch (status.state) {
     case 'connected': {
       if (engine?.state === 'loading') {
         const loading = status.loading;
         const stage = loading ? `${loading.stage}${percent(loading.done, loading.total)}` : 'starting';
-        return { state: 'loading', line: t('statusLoading', engine.model, stage), detail: t('statusLoadingDetail') };
+        const loadingLine = t('statusLoading', engine.model, stage);
+        // Started by the native host: it is still "starting" while the model loads.
+        const line = status.code === 'starting' ? `${t('statusStarting')} ${loadingLine}` : loadingLine;
+        return { state: 'loading', line, detail: t('statusLoadingDetail') };
+      }
+      if (engine?.state === 'failed') {
+        // The service is up but its engine cannot serve: say why, not "Connected".
+        return { state: 'failed', line: t('statusEngineFailed', engine.model), detail: engine.failure || '' };
       }
       const line = engine ? `${t('statusConnected')} · ${engine.name} · ${engine.model}` : t('statusConnected');
       const detail = engine?.fallback_reason ? t('statusFallback', engine.fallback_reason) : '';
       return { state: 'connected', line, detail };
     }
     case 'connecting':
+      if (status.code === 'starting') return { state: 'connecting', line: t('statusStarting'), detail: t('statusStartingDetail') };
       return { state: 'connecting', line: t('statusConnecting'), detail: '' };
     case 'offline':
       return { state: 'offline', line: status.code === 'forbidden' ? t('statusForbidden') : t('statusOffline'), detail: status.message };

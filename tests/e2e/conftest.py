@@ -208,8 +208,9 @@ def pages() -> Iterator[Pages]:
 @dataclass
 class Browser:
     context: BrowserContext
-    # Another browser with the extension, e.g. in another UI language: (env, args) -> context.
-    launch: Callable[[dict[str, str], tuple[str, ...]], BrowserContext] | None = None
+    # Another browser with the extension, e.g. in another UI language: (env, args) -> context;
+    # `profile=DIR` starts it on that profile folder (else a fresh one).
+    launch: Callable[..., BrowserContext] | None = None
 
     def worker(self) -> Worker:
         for worker in self.context.service_workers:
@@ -256,10 +257,13 @@ def browser_session() -> Iterator[Browser]:
     profiles: list[str] = []
     with sync_playwright() as p:
 
-        def launch(env: dict[str, str], args: tuple[str, ...]) -> BrowserContext:
-            profiles.append(tempfile.mkdtemp(prefix="tiangong-e2e-"))
+        def launch(
+            env: dict[str, str], args: tuple[str, ...], profile: Path | None = None
+        ) -> BrowserContext:
+            if profile is None:
+                profiles.append(tempfile.mkdtemp(prefix="tiangong-e2e-"))
             context = p.chromium.launch_persistent_context(
-                profiles[-1],
+                profile or profiles[-1],
                 headless=True,
                 executable_path=CHROMIUM,
                 args=[

@@ -50,6 +50,8 @@ def test_first_run_explains_pairing_and_the_token_pairs(
     assert pairing.is_visible()
     assert "tiangong token" in pairing.inner_text()
     assert "make run" in pairing.inner_text()
+    # No native host in this profile: the card names the one-time step that makes it needless.
+    assert "tiangong install" in pairing.inner_text()
 
     wrong = "not-the-token"
     panel.locator("#pairing-token").fill(wrong)

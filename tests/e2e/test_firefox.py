@@ -1,9 +1,10 @@
 """The Firefox build in a real Firefox ESR, driven over WebDriver BiDi (tests/e2e/firefox/
 drive.mjs, puppeteer-core): pairing from the panel and a summary of a real article, the
-panel's hint when the service refuses the add-on's origin, and a captioned video read from
-its captions. The real service (extractive
-engine) runs as a process; the add-on's origin is fixed before Firefox starts so the service
-can allow it. Skips, saying why, without Firefox, node or puppeteer-core."""
+panel's hint when the service refuses the add-on's origin, a captioned video read from
+its captions, and the service started through the native host with no token. The real
+service (extractive engine) runs as a process; the add-on's origin is fixed before Firefox
+starts so the service can allow it (or the host registers it). Skips, saying why, without
+Firefox, node or puppeteer-core."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import free_port
 from tests.e2e.conftest import OUTPUT, REPO, TOKEN, Pages, StartService
+from tests.e2e.native_support import ARTICLE, HostStarted, install, pairing_token
 from tests.support.fixture_pages import page_html
 
 FIREFOX_CANDIDATES = [os.environ.get("TIANGONG_FIREFOX", ""), "/usr/lib/firefox-esr/firefox-esr"]
@@ -66,9 +69,12 @@ def addon(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out / "firefox"
 
 
-def drive(scenario: str, addon: Path, server_url: str, page_url: str) -> dict[str, Any]:
+def drive(
+    scenario: str, addon: Path, server_url: str, page_url: str, **extra: str
+) -> dict[str, Any]:
     OUTPUT.mkdir(exist_ok=True)
     config = {
+        **extra,
         "scenario": scenario,
         "firefox": FIREFOX,
         "addon": str(addon),
@@ -136,3 +142,32 @@ def test_firefox_reads_a_video_from_its_captions_and_a_chip_seeks_it(
     english = {0.0, 5.0, 11.5, 16.0, 21.0, 27.25, 33.0, 39.0}
     assert answer["times"] and set(answer["times"]) <= english, answer["times"]
     assert result["seeked"] == answer["times"][-1]
+
+
+def test_firefox_starts_the_service_through_the_native_host_and_registers_its_origin(
+    addon: Path, pages: Pages, tmp_path: Path
+) -> None:
+    """`tiangong install --browser firefox` (the real command, HOME in tmp_path), no service
+    and no token: the panel has the host start the service, which admits the add-on's origin
+    the host registered (no --allow-origin), and summarizes a page."""
+    home = tmp_path / "home"
+    home.mkdir()
+    data_dir = tmp_path / "data"
+    install(data_dir, free_port(), "--browser", "firefox", home=home)
+    assert (home / ".mozilla" / "native-messaging-hosts" / "local.tiangong.host.json").is_file()
+    started = HostStarted(data_dir)
+    try:
+        url = pages.add("/firefox-native.html", ARTICLE)
+        result = drive("native", addon, "", url, home=str(home))
+        port, _pid = started.current()
+    finally:
+        started.kill_all()
+
+    assert result["connected"]["connection"] == "connected"
+    assert result["stored"] == {
+        "serverUrl": f"ws://127.0.0.1:{port}/ws",
+        "token": pairing_token(data_dir),
+    }
+    assert ORIGIN in (data_dir / "origins").read_text("utf-8").split()
+    assert result["answer"]["state"] == "done", result["answer"]
+    assert "lighthouse" in result["answer"]["text"].lower()

@@ -86,6 +86,12 @@ def test_every_file_a_manifest_names_is_in_its_build(dist: Path, browser: str) -
 
 
 @pytest.mark.parametrize("browser", BROWSERS)
+def test_every_build_may_ask_the_native_host(dist: Path, browser: str) -> None:
+    # runtime.connectNative (the host `tiangong install` registers) needs the permission.
+    assert "nativeMessaging" in manifest(dist, browser)["permissions"]
+
+
+@pytest.mark.parametrize("browser", BROWSERS)
 def test_builds_carry_real_copies_of_the_protocol_schema(dist: Path, browser: str) -> None:
     for name in ("client.json", "server.json"):
         built = dist / browser / "schema" / name

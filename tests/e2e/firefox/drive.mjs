@@ -3,8 +3,11 @@
 // real service and serves the test page; this script plays the user and prints what the
 // panel showed as one JSON line on stdout, for the Python test to assert on.
 //
-//   node drive.mjs '{"scenario": "pair-and-summarize" | "refused" | "video", "firefox", "addon", "uuid",
-//                    "serverUrl", "token", "pageUrl", "output"}'
+//   node drive.mjs '{"scenario": "pair-and-summarize" | "refused" | "video" | "native", "firefox", "addon",
+//                    "uuid", "serverUrl", "token", "pageUrl", "output", "home"?}'
+//
+// `home`: Firefox's HOME, whose ~/.mozilla/native-messaging-hosts holds the host manifest
+// `tiangong install --browser firefox` wrote (the "native" scenario).
 //
 // The add-on's origin is chosen before start (pref extensions.webextensions.uuids) so the
 // service can be started with --allow-origin for it. Opening moz-extension:// pages over BiDi
@@ -37,6 +40,7 @@ async function launch() {
     },
     // The browser's own output is the test's diagnostics, on stderr (stdout carries the result).
     dumpio: false,
+    ...(config.home ? { env: { ...process.env, HOME: config.home } } : {}),
   });
 }
 
@@ -143,7 +147,24 @@ async function video(browser) {
   return { answer, seeked };
 }
 
-const SCENARIOS = { 'pair-and-summarize': pairAndSummarize, refused, video };
+/** No token, no service: opening the panel has the native host start the service. */
+async function native(browser) {
+  const options = await open(browser, `${base}/options/options.html`, '[data-testid=save]');
+  const { panel } = await pageAndPanel(browser, options);
+  // The host starts Python and the service: longer than a connection takes.
+  await panel.waitForFunction(() => document.body.dataset.connection === 'connected', { timeout: 4 * WAIT_MS });
+  const connected = await statusOf(panel);
+  const stored = await options.evaluate(() => browser.storage.local.get(['serverUrl', 'token']));
+  await panel.click('[data-testid=summarize]');
+  await panel.waitForFunction(() => document.body.dataset.requestId && ['done', 'error'].includes(document.body.dataset.requestState));
+  const answer = await panel.evaluate(() => {
+    const card = document.querySelector(`[data-testid=answer][data-request-id="${document.body.dataset.requestId}"]`);
+    return { state: card.dataset.state, text: card.querySelector('.answer-body').textContent };
+  });
+  return { connected, stored, answer };
+}
+
+const SCENARIOS = { 'pair-and-summarize': pairAndSummarize, refused, video, native };
 
 const browser = await launch();
 let result;
