@@ -44,14 +44,33 @@ async function launch() {
   });
 }
 
-/** A new tab at `url`; extension pages are polled for, not awaited (see above). */
+/** A new tab at `url`. A web page's load is awaited; an extension page is polled for (see
+ * above), by asking it again until it answers: a wait set up in the blank tab before the
+ * navigation can lose its document to the navigation on a busy machine. */
 async function open(browser, url, ready) {
   const page = await browser.newPage();
   page.setDefaultTimeout(WAIT_MS);
-  page.goto(url, { waitUntil: 'load', timeout: WAIT_MS }).catch(() => {});
-  await page.waitForFunction((href) => location.href === href && document.readyState === 'complete', {}, url);
+  if (!url.startsWith('moz-extension:')) {
+    await page.goto(url, { waitUntil: 'load', timeout: WAIT_MS });
+  } else {
+    page.goto(url, { waitUntil: 'load', timeout: WAIT_MS }).catch(() => {});
+    await pollUntil(page, (href) => location.href === href && document.readyState === 'complete', url);
+  }
   if (ready) await page.waitForSelector(ready);
   return page;
+}
+
+async function pollUntil(page, condition, arg) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    try {
+      if (await page.evaluate(condition, arg)) return;
+    } catch {
+      // The document went away under the question (the navigation): ask the next one.
+    }
+    if (Date.now() > deadline) throw new Error(`${page.url()} did not become ready in ${WAIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 async function configure(browser, token) {
