@@ -153,16 +153,22 @@ export class Assistant {
     return this.translate(record.tabId, record.text, language, { format: record.format });
   }
 
-  /** From the context menu: the selected text, and where it sits for Replace. */
-  async fromMenu(kind, tab, info, options = {}, { requireText = false } = {}) {
+  /** The tab's selected text, remembered under `key` so Replace can find where it sits. */
+  async selectionIn(tab, info) {
     const key = newRequestId('sel');
     let found = { editable: false, text: '', context: '' };
     try {
       found = (await runInPage(tab.id, rememberSelection, [key], info.frameId ?? 0)) ?? found;
     } catch {
-      // a page we may not script (PDF viewer, browser page): the menu's own text still works
+      // a page we may not script (PDF viewer, browser page): the menu's own text still
+      // works, without Replace
     }
-    const text = found.text || info.selectionText || '';
+    return { key, found, text: found.text || info.selectionText || '' };
+  }
+
+  /** From the context menu: the selected text, and where it sits for Replace. */
+  async fromMenu(kind, tab, info, options = {}, { requireText = false } = {}) {
+    const { key, found, text } = await this.selectionIn(tab, info);
     if (requireText && !text.trim()) throw new Error(t('selectSomeText'));
     if (kind === 'translate') return this.translate(tab.id, text, options.output_language);
     if (kind === 'rewrite') {
@@ -190,14 +196,7 @@ export class Assistant {
       const params = { question: instruction, actionName: action.name, keepSelection: usesSelection(action.prompt), options };
       return this.start({ kind: 'page-action', tabId: tab.id, label: action.name, params });
     }
-    const key = newRequestId('sel');
-    let found = { editable: false, text: '', context: '' };
-    try {
-      found = (await runInPage(tab.id, rememberSelection, [key], info.frameId ?? 0)) ?? found;
-    } catch {
-      // a page we may not script: the menu's own text still works, without Replace
-    }
-    const text = found.text || info.selectionText || '';
+    const { key, found, text } = await this.selectionIn(tab, info);
     if (!text.trim()) throw new Error(t('selectSomeText'));
     const target = { tabId: tab.id, frameId: info.frameId ?? 0, key, editable: found.editable };
     const params = { text, context: found.context, actionName: action.name, options: { ...options, task: 'action', instruction } };
