@@ -219,6 +219,17 @@ class Runner:
         """End exactly `seqs` with the error `exc` becomes (their caches go with them);
         log once. Raises LoopBrokenError when model calls keep failing."""
         error = engine_error(exc)
+        broken: LoopBrokenError | None = None
+        if model_call and not isinstance(exc, TiangongError):
+            self._model_failures_in_a_row += 1
+            if self._model_failures_in_a_row >= BROKEN_AFTER:
+                broken = LoopBrokenError(
+                    f"the model failed {self._model_failures_in_a_row} times in a row "
+                    f"({what_failed(exc)})"
+                )
+                # Said before the requests hear of it: whoever is told their request failed
+                # and asks /health next must find the engine failed.
+                self.failure = str(broken)
         for seq in seqs:
             seq.cache = None
             self._safely(seq.fail, error)
@@ -234,13 +245,8 @@ class Runner:
                 request_ids(seqs),
                 exc_info=exc,
             )
-        if model_call:
-            self._model_failures_in_a_row += 1
-            if self._model_failures_in_a_row >= BROKEN_AFTER:
-                raise LoopBrokenError(
-                    f"the model failed {self._model_failures_in_a_row} times in a row "
-                    f"({what_failed(exc)})"
-                )
+        if broken is not None:
+            raise broken
 
     def _finish(self, seq: Sequence, reason: FinishReason | None = None) -> None:
         try:
