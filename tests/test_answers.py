@@ -147,3 +147,50 @@ async def test_reading_page_gives_the_model_the_whole_page(tmp_path: Path) -> No
         "coverage": 1.0,
         "prompt_tokens": start_of(frames)["page"]["plan"]["prompt_tokens"],
     }
+
+
+BRIDGE = {
+    "url": "https://example.com/bridge",
+    "title": "The new bridge",
+    "text": (
+        "The new bridge over the river opened on Monday after four years of work. "
+        "Engineer Sofia Lindqvist designed the bridge with a single steel arch. "
+        "Cyclists now cross the river in five minutes instead of twenty."
+    ),
+}
+
+
+async def test_questions_and_summaries_across_tabs_cite_the_page_they_quote(
+    tmp_path: Path,
+) -> None:
+    data = data_dir_with_converted_model(tmp_path)
+    async with run_server(data, engine="auto") as server, client(server.ws_url) as c:
+        asked = await c.request(
+            {
+                "type": "ask",
+                "id": "q",
+                "question": "Who designed the bridge?",
+                "pages": [PAGE, BRIDGE],
+            },
+            timeout=300,
+        )
+        summary = await c.request(
+            {
+                "type": "summarize",
+                "id": "s",
+                "page": PAGE,
+                "pages": [PAGE, BRIDGE],
+                "options": {"type": "key-points", "length": "short"},
+            },
+            timeout=300,
+        )
+    assert start_of(asked)["page"]["plan"]["strategy"] == "evidence"
+    assert "Lindqvist" in answer_text(asked)
+    cited = [f for f in asked if f["type"] == "citation"]
+    assert cited and all(f["source"] == 1 for f in cited if "Lindqvist" in f["quote"])
+    assert any("Lindqvist" in f["quote"] for f in cited)
+    lines = [line for line in answer_text(summary).splitlines() if line.strip()]
+    assert any(line.startswith("- [1] ") for line in lines)
+    assert any(line.startswith("- [2] ") for line in lines)
+    sources = {f["source"] for f in summary if f["type"] == "citation"}
+    assert sources == {0, 1}

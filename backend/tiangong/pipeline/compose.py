@@ -202,9 +202,11 @@ async def summary_from_sentences(
     kind: str,
     markdown: bool,
     output_language: str | None,
+    labels: Sequence[str] = (),
 ) -> None:
     """A summary made of `chosen`, each rewritten shorter by the model and checked against
-    the page; shown in page order as soon as each one before it is ready."""
+    the page; shown in page order as soon as each one before it is ready. `labels`: what
+    each line starts with (the source number of a page read with others)."""
     usage = Usage()
     shape = SHAPES.get(kind, "bullet")
     sentences = list(chosen[:1] if shape == "headline" else chosen)
@@ -233,6 +235,8 @@ async def summary_from_sentences(
             if usage.cancelled:
                 break
             quotes.append(source.text)
+            if n < len(labels):
+                line = f"{labels[n]} {line}"
             await answer.say(ctx, _line(line, n, shape=shape, kind=kind, markdown=markdown))
     finally:
         for task in tasks:

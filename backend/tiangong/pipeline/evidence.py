@@ -40,6 +40,7 @@ class Evidence:
     matched: bool  # whether any sentence shares a term with the question
     # `best` and the sentence after it: what is quoted when the model's answer fails the check.
     following: str = ""
+    score: float = 0.0  # `best`'s score: which of several pages' evidence answers best
 
     @property
     def best_passage(self) -> tuple[str, ...]:
@@ -109,4 +110,12 @@ def gather_evidence(
     passages = tuple(text[spans[a].start : spans[b].end] for a, b in ranges)
     best = order[0] if matched else 0
     following = spans[best + 1].text if best + 1 < len(spans) else ""
-    return Evidence(passages, spans[best].text, matched, following)
+    return Evidence(passages, spans[best].text, matched, following, scores[best])
+
+
+def across(evidence: Sequence[Evidence]) -> Evidence:
+    """The evidence of several pages as one: every page's passages, in the pages' order, and
+    the best sentence of the page that answers best."""
+    top = max(evidence, key=lambda e: (e.matched, e.score))
+    passages = tuple(p for e in evidence for p in e.passages)
+    return Evidence(passages, top.best, top.matched, top.following, top.score)

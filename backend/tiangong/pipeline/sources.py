@@ -54,6 +54,8 @@ class SourcesPlan:
         strategy: Strategy = "truncate"
         if strategies == {"whole"}:
             strategy = "whole"
+        elif strategies == {"evidence"}:
+            strategy = "evidence"
         elif "retrieve" in strategies:
             strategy = "retrieve"
         elif strategies <= {"whole", "map-reduce"}:
