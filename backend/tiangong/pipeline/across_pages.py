@@ -212,9 +212,7 @@ async def _from_evidence(ctx: RequestContext, engine: Engine, pages: Pages) -> N
                 answer,
                 chosen=spans,
                 page_text="\n\n".join(d.text for d in docs),
-                kind=options.type,
-                markdown=options.format != "plain-text",
-                output_language=options.output_language,
+                options=options,
                 labels=labels,
             )
 

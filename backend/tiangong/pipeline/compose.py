@@ -38,6 +38,7 @@ from tiangong.pipeline.prompts import (
     sentence_messages,
 )
 from tiangong.pipeline.request import RequestContext
+from tiangong.protocol.messages import SummarizeOptions
 from tiangong.text import Span, sentences
 
 # A quoted fallback passage longer than this many words is cut.
@@ -199,15 +200,15 @@ async def summary_from_sentences(
     *,
     chosen: Sequence[Span],
     page_text: str,
-    kind: str,
-    markdown: bool,
-    output_language: str | None,
+    options: SummarizeOptions,
     labels: Sequence[str] = (),
 ) -> None:
     """A summary made of `chosen`, each rewritten shorter by the model and checked against
     the page; shown in page order as soon as each one before it is ready. `labels`: what
     each line starts with (the source number of a page read with others)."""
     usage = Usage()
+    kind, output_language = options.type, options.output_language
+    markdown = options.format != "plain-text"
     shape = SHAPES.get(kind, "bullet")
     sentences = list(chosen[:1] if shape == "headline" else chosen)
     limit = asyncio.Semaphore(max(1, engine.max_concurrency))

@@ -92,9 +92,7 @@ async def _from_key_sentences(ctx: RequestContext, summary: Summary) -> None:
             answer,
             chosen=chosen,
             page_text=doc.text,
-            kind=options.type,
-            markdown=options.format != "plain-text",
-            output_language=options.output_language,
+            options=options,
         )
 
     await respond_with(ctx, exchange, produce)
