@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import statistics
 import subprocess
@@ -26,6 +27,9 @@ from websockets.asyncio.client import connect
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "backend")]
 
+# The tests' settings (tests/conftest.py) make workers wait passively; the service here
+# waits as it does for users unless this command was given a policy.
+WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 from tests.conftest import free_port  # noqa: E402
 from tests.support.offline_models import bench_llama  # noqa: E402
 from tests.support.service_process import service_env, start_serve  # noqa: E402
@@ -80,7 +84,9 @@ async def one_connection(
 
 def start_service(data_dir: Path, model: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = service_env(TIANGONG_TOKEN=TOKEN, OMP_WAIT_POLICY="PASSIVE")
+    env = service_env(TIANGONG_TOKEN=TOKEN)
+    if WAIT_POLICY is None:
+        env.pop("OMP_WAIT_POLICY", None)
     args = ("--engine", "transformers", "--model", str(model), "--data-dir", str(data_dir))
     return start_serve(port, *args, env=env, until_ready=True, timeout=120), port
 

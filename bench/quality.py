@@ -47,15 +47,12 @@ takes. Prints figures; asserts nothing.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import argparse
 import asyncio
 import gzip
 import importlib.util
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -74,6 +71,9 @@ from websockets.asyncio.client import connect
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "backend")]
 
+# The tests' settings (tests/conftest.py) make workers wait passively; the service here
+# waits as it does for users unless this command was given a policy.
+WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 from tests.conftest import free_port  # noqa: E402
 from tests.support.service_process import service_env, start_serve  # noqa: E402
 
@@ -244,7 +244,9 @@ def request_frame(item: Item, page: Page, rid: str, length: str) -> dict[str, An
 
 def start_service(args: tuple[str, ...], data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    env = service_env(TIANGONG_TOKEN=TOKEN, OMP_WAIT_POLICY="PASSIVE")
+    env = service_env(TIANGONG_TOKEN=TOKEN)
+    if WAIT_POLICY is None:
+        env.pop("OMP_WAIT_POLICY", None)
     proc = start_serve(
         port, *args, "--data-dir", str(data_dir), env=env, until_ready=True, timeout=900
     )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 
-# Before torch is imported anywhere: spinning OpenMP threads made decoding 20x slower on a
-# busy 2-core machine; passive waiting never collapses.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from tiangong.openmp import waiting_environment
+
+# Before torch is imported anywhere (tiangong.openmp says why).
+os.environ.update(waiting_environment())
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
