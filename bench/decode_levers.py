@@ -2,22 +2,24 @@
 
     python bench/decode_levers.py                      # all variants, 3 interleaved rounds
     python bench/decode_levers.py --variants fp32 int8-weights --reps 5
-    python bench/decode_levers.py --profile            # where a decode step's time goes
+    python bench/decode_levers.py --profile --variants bf16   # where a decode step's time goes
 
-Variants: fp32, bf16, int8-dynamic (`--dtype int8`: quantize_dynamic), int8-weights and
-int4-weights (engine/quantize.py: weight-only kernels, fp32 activations). Each round runs
-every variant once on the same ~500-token summary (64 forced new tokens, through
-`engine.stream`), so a busy machine slows them alike; ratios are to fp32. Then each
-variant's greedy answers to a few pages (128 tokens, the engine's default settings) are
-compared with fp32's, token for token (`--pages`, `--new-tokens`; `--no-speed` for that
-alone). Prints figures and the load average; asserts nothing.
+Variants: fp32 (the reference: the GGUF's weights exactly), bf16 (the default on CPUs with
+bf16: decode steps through engine/lean_decode.py, exact int4 layers), bf16-transformers
+(transformers' forward for decode steps), int8-dynamic (`--dtype int8`: quantize_dynamic),
+int8-weights and int4-weights (engine/quantize.py: weight-only kernels over every layer,
+fp32 activations). Each round loads and runs every variant once on the same ~500-token
+summary (64 forced new tokens, through `engine.stream`), so a busy machine slows them
+alike; ratios are to fp32. Then each variant's greedy answers to a few pages (128 tokens,
+the engine's default settings) are compared with fp32's, token for token (`--pages`,
+`--new-tokens`; `--no-speed` for that alone). Prints figures and the load average; asserts
+nothing.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -26,11 +28,17 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "backend"), str(ROOT), str(ROOT / "bench")]
+
+from tiangong.openmp import configure_waiting, in_a_passing_thread, waiting  # noqa: E402
+
+configure_waiting()  # before torch loads: as the service waits
 
 import torch  # noqa: E402
 
@@ -47,11 +55,11 @@ from tiangong.engine.models import (  # noqa: E402
 from tiangong.engine.quantize import quantize_weights  # noqa: E402
 from tiangong.engine.transformers_engine import TransformersEngine  # noqa: E402
 
-VARIANTS = ("fp32", "bf16", "int8-dynamic", "int8-weights", "int4-weights")
+VARIANTS = ("fp32", "bf16", "bf16-transformers", "int8-dynamic", "int8-weights", "int4-weights")
 
 
 def load_variant(folder: Path, variant: str) -> TransformersEngine:
-    dtype = torch.bfloat16 if variant == "bf16" else torch.float32
+    dtype = torch.bfloat16 if variant.startswith("bf16") else torch.float32
     model, tokenizer = load_model_and_tokenizer(folder, "cpu", dtype)
     if variant == "int8-dynamic":
         model = quantize_int8(model)
@@ -59,31 +67,52 @@ def load_variant(folder: Path, variant: str) -> TransformersEngine:
         model = quantize_weights(model, 8)
     elif variant == "int4-weights":
         model = quantize_weights(model, 4)
-    return TransformersEngine(model, tokenizer, label=variant, device="cpu", dtype_label=variant)
+    # Only "bf16" runs decode steps through engine/lean_decode.py (the default on CPUs with
+    # bf16); every other variant through transformers' forward.
+    return TransformersEngine(
+        model,
+        tokenizer,
+        label=variant,
+        device="cpu",
+        dtype_label=variant,
+        lean_decode=variant == "bf16",
+    )
 
 
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-async def speed(engines: dict[str, TransformersEngine], reps: int) -> None:
-    first = next(iter(engines.values()))
-    job = summary_job(page_of(first, 440), 64)
-    tokens = first.count_prompt_tokens(job.messages)
-    decode: dict[str, list[float]] = {name: [] for name in engines}
-    prefill: dict[str, list[float]] = {name: [] for name in engines}
-    for engine in engines.values():  # warm-up
-        await run(engine, job)
+@asynccontextmanager
+async def engine_of(folder: Path, variant: str) -> AsyncIterator[TransformersEngine]:
+    """A variant's engine for one use, loaded in a passing thread and closed after: GNU
+    OpenMP stops spinning once more threads hold workers than there are cores
+    (tiangong/openmp.py), so only one generation thread may have run at a time."""
+    engine = in_a_passing_thread(lambda: load_variant(folder, variant))
+    try:
+        yield engine
+    finally:
+        await engine.aclose()
+
+
+async def speed(folder: Path, variants: list[str], reps: int) -> None:
+    async with engine_of(folder, variants[0]) as first:
+        job = summary_job(page_of(first, 440), 64)
+        tokens = first.count_prompt_tokens(job.messages)
+    decode: dict[str, list[float]] = {name: [] for name in variants}
+    prefill: dict[str, list[float]] = {name: [] for name in variants}
     say(f"load average before: {load_average()}")
     for _ in range(reps):
-        for name, engine in engines.items():
-            engine.prefix_cache.clear()
-            ttft, total, _, finish = await run(engine, job)
+        for name in variants:
+            async with engine_of(folder, name) as engine:
+                await run(engine, job)  # warm-up
+                engine.prefix_cache.clear()
+                ttft, total, _, finish = await run(engine, job)
             decode[name].append((finish.completion_tokens - 1) / (total - ttft))
             prefill[name].append(ttft)
     say(f"load average after: {load_average()}")
     base = statistics.median(decode["fp32"]) if "fp32" in decode else None
-    for name in engines:
+    for name in variants:
         rate = statistics.median(decode[name])
         ratio = f" ({rate / base:.2f}x fp32)" if base else ""
         say(
@@ -93,22 +122,23 @@ async def speed(engines: dict[str, TransformersEngine], reps: int) -> None:
         )
 
 
-async def agreement(engines: dict[str, TransformersEngine], pages: int, new_tokens: int) -> None:
-    if "fp32" not in engines:
+async def agreement(folder: Path, variants: list[str], pages: int, new_tokens: int) -> None:
+    if "fp32" not in variants:
         return
-    first = engines["fp32"]
     jobs = []
-    for i in range(pages):
-        job = summary_job(page_of(first, 400, offset=23 * i), new_tokens)
-        jobs.append(Job(job.task, job.messages, GenerationParams(new_tokens)))
     answers: dict[str, list[list[int]]] = {}
-    for name, engine in engines.items():
+    for name in variants:
         answers[name] = []
-        for job in jobs:
-            engine.prefix_cache.clear()
-            text = "".join((await run(engine, job))[2])
-            answers[name].append(engine.tokenizer.encode(text, add_special_tokens=False))
-    for name in engines:
+        async with engine_of(folder, name) as engine:
+            if not jobs:
+                for i in range(pages):
+                    job = summary_job(page_of(engine, 400, offset=23 * i), new_tokens)
+                    jobs.append(Job(job.task, job.messages, GenerationParams(new_tokens)))
+            for job in jobs:
+                engine.prefix_cache.clear()
+                text = "".join((await run(engine, job))[2])
+                answers[name].append(engine.tokenizer.encode(text, add_special_tokens=False))
+    for name in variants:
         if name == "fp32":
             continue
         same = 0
@@ -126,13 +156,15 @@ async def agreement(engines: dict[str, TransformersEngine], pages: int, new_toke
         )
 
 
-def profile(folder: Path, steps: int = 40) -> None:
-    """Where a decode step's time goes: fp32, one request, ~500 positions cached."""
+def profile(folder: Path, variant: str, steps: int = 40) -> None:
+    """Where a decode step's time goes: one request, ~500 positions cached. Run in a thread
+    that then ends, as the engine's generation thread does (tiangong/openmp.py)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    engine = load_variant(folder, "fp32")
+    engine = load_variant(folder, variant)
     model = engine._model
+    decoder = engine.decoder
     ids = torch.tensor([engine.prompt_ids(summary_job(page_of(engine, 440), 1).messages)])
     with torch.inference_mode():
         cache = new_cache(model.config)
@@ -142,13 +174,13 @@ def profile(folder: Path, steps: int = 40) -> None:
 
         def step() -> None:
             nonlocal token, position
-            out = model(
-                input_ids=token,
-                position_ids=torch.tensor([[position]]),
-                cache=cache,
-                use_cache=True,
-            )
-            token = out.logits[:, -1].argmax(-1, keepdim=True)
+            where = torch.tensor([[position]])
+            if decoder is not None:
+                scores = decoder(input_ids=token, position_ids=where, valid=None, cache=cache)
+            else:
+                out = model(input_ids=token, position_ids=where, cache=cache, use_cache=True)
+                scores = out.logits[:, -1]
+            token = scores.argmax(-1, keepdim=True)
             position += 1
 
         for _ in range(5):
@@ -191,17 +223,14 @@ async def main() -> None:
     args = parser.parse_args()
     threads = configure_cpu_threads()
     folder = ensure_gguf_converted(embedded_gguf_path(), Path(args.data_dir))
-    policy = os.environ["OMP_WAIT_POLICY"]
-    say(f"threads {threads}, OMP_WAIT_POLICY={policy}, torch {torch.__version__}")
+    say(f"threads {threads}, {waiting()}, torch {torch.__version__}")
     if args.profile:
-        profile(folder)
+        in_a_passing_thread(lambda: profile(folder, args.variants[0]))
         return
-    engines = {name: load_variant(folder, name) for name in args.variants}
+    variants = ["fp32", *[v for v in args.variants if v != "fp32"]]  # the reference first
     if not args.no_speed:
-        await speed(engines, args.reps)
-    await agreement(engines, args.pages, args.new_tokens)
-    for engine in engines.values():
-        await engine.aclose()
+        await speed(folder, variants, args.reps)
+    await agreement(folder, variants, args.pages, args.new_tokens)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ def engine(tmp_path: Path) -> Iterator[TransformersEngine]:
 
 
 class Breaker:
-    """A forward pre-hook on the model: raises `error` on the calls `hits` picks, `times` times."""
+    """Forward pre-hooks on the model and its decode step: raise `error` on the calls `hits`
+    picks, `times` times."""
 
     def __init__(
         self, engine: TransformersEngine, error: BaseException, hits: Callable[[int], bool]
@@ -57,7 +58,12 @@ class Breaker:
         self.raised = 0
         # Whether other requests were decoding when it raised (proof of concurrency).
         self.batch_then: list[int] = []
-        self._handle = engine._model.register_forward_pre_hook(self._hook, with_kwargs=True)
+        # Decode steps run through the engine's own step where it has one (lean_decode.py).
+        self._handles = [
+            module.register_forward_pre_hook(self._hook, with_kwargs=True)
+            for module in (engine._model, engine.decoder)
+            if module is not None
+        ]
 
     def arm(self, times: int = 1) -> None:
         self.times = times
@@ -71,7 +77,8 @@ class Breaker:
             raise self.error
 
     def remove(self) -> None:
-        self._handle.remove()
+        for handle in self._handles:
+            handle.remove()
 
 
 async def first_delta(c: Client, request_id: str) -> None:

@@ -73,6 +73,33 @@ class Int4WeightLinear(nn.Module):
         return out.reshape(*x.shape[:-1], self.out_features)
 
 
+def exact_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """`weight` [out, in] packed for `torch._weight_int4pack_mm_for_cpu` (with its scales
+    and zeros, [in / 32, out, 2] in the weight's dtype), when every group of 32 inputs holds
+    exactly 16 evenly spaced levels from its minimum to its maximum (as a Q4_1 GGUF's
+    weights do), up to the rounding of the weight's own dtype; None when packing would
+    round anything more than that."""
+    out_features, in_features = weight.shape
+    if in_features % INT4_GROUP or out_features % 16:
+        return None  # the kernel's layout needs these
+    groups = weight.detach().float().reshape(out_features, -1, INT4_GROUP)
+    low, high = groups.amin(dim=-1, keepdim=True), groups.amax(dim=-1, keepdim=True)
+    scales = (high - low).clamp(min=1e-12) / 15
+    codes = (groups - low) / scales
+    q = codes.round()
+    # bf16 keeps 8 significant bits: a level of a 4-bit grid lands within a few hundredths
+    # of a step of its code; any other weights miss by up to half a step.
+    tolerance = 1e-3 if weight.dtype == torch.float32 else 0.1
+    if float((codes - q).abs().max()) > tolerance:
+        return None
+    packed = torch._convert_weight_to_int4pack_for_cpu(
+        q.to(torch.int32).reshape(out_features, in_features), INT4_INNER_K_TILES
+    )
+    zeros = low + scales * 8  # the kernel computes (q - 8) * scale + zero
+    scales_and_zeros = torch.cat([scales, zeros], dim=-1).transpose(0, 1).contiguous()
+    return packed, scales_and_zeros.to(weight.dtype)
+
+
 def quantize_weights(model: Any, bits: int) -> Any:
     """Replace every linear layer of `model` (the output layer too) in place; returns it."""
     kind = {8: Int8WeightLinear, 4: Int4WeightLinear}[bits]
@@ -81,3 +108,40 @@ def quantize_weights(model: Any, bits: int) -> Any:
             if type(child) is nn.Linear and (bits == 8 or child.in_features % INT4_GROUP == 0):
                 setattr(parent, name, kind(child))
     return model
+
+
+def exact_int8_as_int4_pair(
+    weight: torch.Tensor,
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None:
+    """`weight` [out, in] as two int4 layers whose outputs add up to its own, when every
+    group of 32 inputs is a scale times whole numbers up to ±127 with the largest magnitude
+    at 127 (as a Q8_0 GGUF's weights are), up to the rounding of the weight's dtype; None
+    otherwise. Each code q + 128 = 16·high + low (both 0..15): the high layer has scale
+    16·d and zero 0, the low layer scale d and zero 8·d, so the pair computes d·q exactly
+    and reads half the bytes of bf16 twice over in one int4 pass each (faster than the int8
+    kernel, which takes one scale per output row)."""
+    out_features, in_features = weight.shape
+    if in_features % INT4_GROUP or out_features % 16:
+        return None
+    groups = weight.detach().float().reshape(out_features, -1, INT4_GROUP)
+    scales = groups.abs().amax(dim=-1, keepdim=True).clamp(min=1e-12) / 127
+    codes = groups / scales
+    q = codes.round()
+    # bf16 keeps 8 significant bits: a code c lands within about |c|/256 of its whole
+    # number (the group's scale is rounded too: allow twice that); small codes decide.
+    relative = 0.0 if weight.dtype == torch.float32 else 2.0**-7
+    if bool(((codes - q).abs() > q.abs() * relative + 1e-3).any()):
+        return None
+    shifted = (q + 128).to(torch.int32)
+    high, low = shifted // 16, shifted % 16
+    layers = []
+    for part, scale, zero in (
+        (high, scales * 16, torch.zeros_like(scales)),
+        (low, scales, scales * 8),
+    ):
+        packed = torch._convert_weight_to_int4pack_for_cpu(
+            part.reshape(out_features, in_features), INT4_INNER_K_TILES
+        )
+        scales_and_zeros = torch.cat([scale, zero], dim=-1).transpose(0, 1).contiguous()
+        layers.append((packed, scales_and_zeros.to(weight.dtype)))
+    return layers[0], layers[1]

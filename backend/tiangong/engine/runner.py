@@ -75,8 +75,11 @@ class Runner:
         prefill_chunk: Callable[[], int],
         prefix_cache: PrefixCache,
         attention_name: str = "grouped",
+        decoder: Callable[..., torch.Tensor] | None = None,
     ) -> None:
         self._model = model
+        # Decode steps through this (engine/lean_decode.py) when given; else the model.
+        self.decoder = decoder
         self._eos_ids = eos_ids
         self._context = context_tokens
         self._device = device
@@ -394,17 +397,27 @@ class Runner:
         device = self._model.device
         try:
             ids, positions, valid = batch.step_inputs()
-            mask = None
-            if valid is not None:
-                mask = attention.decode_mask(valid.to(device), self._attention, self._model.dtype)
-            out = self._model(
-                input_ids=ids.to(device),
-                position_ids=positions.to(device),
-                attention_mask=mask,
-                cache=batch.cache,
-                use_cache=True,
-            )
-            scores = out.logits[:, -1].cpu()
+            if self.decoder is not None:
+                scores = self.decoder(
+                    input_ids=ids.to(device),
+                    position_ids=positions.to(device),
+                    valid=None if valid is None else valid.to(device),
+                    cache=batch.cache,
+                ).cpu()
+            else:
+                mask = None
+                if valid is not None:
+                    mask = attention.decode_mask(
+                        valid.to(device), self._attention, self._model.dtype
+                    )
+                out = self._model(
+                    input_ids=ids.to(device),
+                    position_ids=positions.to(device),
+                    attention_mask=mask,
+                    cache=batch.cache,
+                    use_cache=True,
+                )
+                scores = out.logits[:, -1].cpu()
         except BaseException as exc:
             self._batch = Batch()
             self._fail("a decode step", rows, exc, model_call=True)

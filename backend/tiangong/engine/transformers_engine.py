@@ -36,6 +36,7 @@ from tiangong.engine.base import (
     Reading,
 )
 from tiangong.engine.kv import growable, new_cache
+from tiangong.engine.lean_decode import LeanDecoder, lean_decoder
 from tiangong.engine.logits import DEFAULT_BANNED_NGRAM, GeneratedNgramBan
 from tiangong.engine.models import (
     ProgressCallback,
@@ -53,6 +54,7 @@ from tiangong.engine.runner import Runner
 from tiangong.engine.sequence import Sequence, TokenSink
 from tiangong.errors import UnsupportedError
 from tiangong.logs import current_request
+from tiangong.openmp import in_a_passing_thread
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ class TransformersEngine(Engine):
         attention_impl: str = "auto",
         dtype_label: str | None = None,
         parameters: int | None = None,
+        lean_decode: bool = True,
     ) -> None:
         self._model = model
         self._tokenizer = tokenizer
@@ -127,6 +130,11 @@ class TransformersEngine(Engine):
         self._adds_bos = self._tokenizer_adds_bos()
         self.attention = attention.choose(attention_impl, device)
         attention.install(model, self.attention)
+        # Our own decode step where it computes what the model's forward does (the CPU,
+        # grouped attention, a Llama-shaped model); transformers' forward everywhere else.
+        self.decoder: LeanDecoder | None = None
+        if lean_decode and device == "cpu" and self.attention == "grouped":
+            self.decoder = lean_decoder(model)
         # Batching shares one cache; layers that cannot grow in place (a sliding window
         # keeps only its last positions) make the engine answer one request at a time.
         probe = new_cache(model.config)
@@ -144,6 +152,7 @@ class TransformersEngine(Engine):
             prefill_chunk=lambda: self.prefill_chunk_tokens,
             prefix_cache=self.prefix_cache,
             attention_name=self.attention,
+            decoder=self.decoder,
         )
         why_alone = ""
         if not batchable:
@@ -154,9 +163,10 @@ class TransformersEngine(Engine):
                 else " (its cache layers cannot be shared: requests run one at a time)"
             )
         log.info(
-            "generation on %s: attention %s, up to %d requests at once%s",
+            "generation on %s: attention %s, decode steps %s, up to %d requests at once%s",
             device,
             attention.describe(self.attention),
+            self.decode_path,
             self._runner.max_batch,
             why_alone,
         )
@@ -174,8 +184,42 @@ class TransformersEngine(Engine):
         max_batch: int = DEFAULT_MAX_BATCH,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
         attention_impl: str = "auto",
+        lean_decode: bool = True,
     ) -> TransformersEngine:
-        """Load a model (blocking): None = embedded, a folder, a .gguf file or a hub id."""
+        """Load a model (blocking): None = embedded, a folder, a .gguf file or a hub id.
+
+        In a thread of its own that ends with the load (`openmp.in_a_passing_thread`), so
+        that the generation thread is the only one holding OpenMP workers."""
+        return in_a_passing_thread(
+            lambda: cls._load(
+                model,
+                device=device,
+                data_dir=data_dir,
+                progress=progress,
+                dtype=dtype,
+                prefill_chunk_tokens=prefill_chunk_tokens,
+                max_batch=max_batch,
+                prefix_cache_bytes=prefix_cache_bytes,
+                attention_impl=attention_impl,
+                lean_decode=lean_decode,
+            )
+        )
+
+    @classmethod
+    def _load(
+        cls,
+        model: str | None,
+        *,
+        device: str,
+        data_dir: Path,
+        progress: ProgressCallback | None,
+        dtype: str,
+        prefill_chunk_tokens: int | None,
+        max_batch: int,
+        prefix_cache_bytes: int,
+        attention_impl: str,
+        lean_decode: bool,
+    ) -> TransformersEngine:
         source = resolve_model_spec(model)
         chosen_device = pick_device(device)
         if dtype == "auto" and chosen_device == "cpu" and cpu_has_bf16():
@@ -218,6 +262,7 @@ class TransformersEngine(Engine):
             attention_impl=attention_impl,
             dtype_label=dtype if int8 or weight_bits else None,
             parameters=parameters,
+            lean_decode=lean_decode,
         )
 
     # -- what the engine is ---------------------------------------------------------------
@@ -240,6 +285,11 @@ class TransformersEngine(Engine):
         return "evidence" if self.parameters < EVIDENCE_BELOW_PARAMETERS else "page"
 
     @property
+    def decode_path(self) -> str:
+        """What runs a decode step, as the log and the engine info say it."""
+        return self.decoder.describe() if self.decoder is not None else "transformers"
+
+    @property
     def failure(self) -> str | None:
         return self._runner.failure
 
@@ -249,6 +299,7 @@ class TransformersEngine(Engine):
             "device": self.device,
             "dtype": self._dtype_label,
             "attention": attention.describe(self.attention),
+            "decode": self.decode_path,
             "max_batch": self._runner.max_batch,
         }
         if self.sliding_window:

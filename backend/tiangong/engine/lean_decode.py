@@ -1,0 +1,235 @@
+"""A decode step of our own for Llama-shaped models on the CPU: the same arithmetic as
+transformers' forward pass, in a tenth of the operator calls, with 4-bit weights where the
+model's weights are 4-bit already.
+
+Why: a decode step computes one position per request. On the CPU its time went to calling
+operators (transformers' forward makes ~230 calls a layer: masks, hooks, views, casts) and
+to reading bf16 weights through matrix-vector kernels that reach a fraction of the memory
+bandwidth. Here a layer is ~25 calls: one product for q|k|v, one for gate|up, the grouped
+attention of `engine/attention.py` inline, RMSNorm and RoPE exactly as transformers computes
+them (a test holds the logits equal to transformers' own).
+
+4-bit: a layer whose weights take exactly 16 evenly spaced values per group of 32 inputs
+(every linear layer of a Q4_1 GGUF, such as the embedded SmolLM2) is held a second time as
+int4 in bf16 models (`torch._weight_int4pack_mm_for_cpu`, 4-6x faster than bf16 here for
+one row):
+nothing is lost but the bf16 rounding of each group's scale and zero, the size of the bf16
+rounding the model already has. Prompt chunks (many rows) keep the bf16 weights, which are
+faster there. Layers that are not exactly 4-bit run on their own weights (no copy).
+
+Used only where it is known to be right: a model of a type listed in `LLAMA_SHAPED` whose
+modules have exactly the expected parts, on the CPU, with the grouped attention. Anything
+else runs transformers' forward (`lean_decoder` returns None and says why in the log).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tiangong.engine.quantize import INT4_GROUP, exact_int4, exact_int8_as_int4_pair
+
+log = logging.getLogger(__name__)
+
+# Model types whose decoder layer is: RMSNorm, attention (q/k/v with optional bias, RoPE,
+# grouped heads), residual, RMSNorm, SiLU-gated MLP, residual.
+LLAMA_SHAPED = frozenset({"llama", "qwen2", "mistral"})
+# Up to this many rows a product takes the int4 weights (measured: faster up to ~16 rows).
+INT4_ROWS = 8
+
+
+class Projection:
+    """Linear layers that read the same input, as one product where their weights allow."""
+
+    def __init__(self, linears: list[nn.Linear]) -> None:
+        self.linears = linears
+        self.sizes = [linear.out_features for linear in linears]
+        self.bias: torch.Tensor | None = None
+        if any(linear.bias is not None for linear in linears):
+            self.bias = torch.cat(
+                [
+                    linear.bias.detach()
+                    if linear.bias is not None
+                    else linear.weight.new_zeros(linear.out_features)
+                    for linear in linears
+                ]
+            )
+        weight = torch.cat([linear.weight.detach() for linear in linears])
+        # The int4 kernel is fast with bf16 activations only (10x slower than fp32 products
+        # with fp32 ones): fp32 models, chosen on CPUs without bf16, keep their weights.
+        self.int4 = exact_int4(weight) if weight.dtype == torch.bfloat16 else None
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x [rows, in] → one [rows, out] per layer."""
+        if self.int4 is not None and x.shape[0] <= INT4_ROWS:
+            packed, scales_and_zeros = self.int4
+            out = torch._weight_int4pack_mm_for_cpu(
+                x, packed, INT4_GROUP, scales_and_zeros.to(x.dtype)
+            )
+            if self.bias is not None:
+                out = out + self.bias
+            return list(torch.split(out, self.sizes, dim=-1))
+        return [F.linear(x, linear.weight, linear.bias) for linear in self.linears]
+
+
+class LeanLayer:
+    def __init__(self, layer: Any, config: Any) -> None:
+        attn, mlp = layer.self_attn, layer.mlp
+        self.input_norm = layer.input_layernorm
+        self.post_norm = layer.post_attention_layernorm
+        self.qkv = Projection([attn.q_proj, attn.k_proj, attn.v_proj])
+        self.out = Projection([attn.o_proj])
+        self.gate_up = Projection([mlp.gate_proj, mlp.up_proj])
+        self.down = Projection([mlp.down_proj])
+        self.scaling = float(attn.scaling)
+
+
+def rms_norm(norm: Any, x: torch.Tensor) -> torch.Tensor:
+    """transformers' LlamaRMSNorm, operation for operation (so results are bit-equal)."""
+    dtype = x.dtype
+    hidden = x.to(torch.float32)
+    variance = hidden.pow(2).mean(-1, keepdim=True)
+    hidden = hidden * torch.rsqrt(variance + norm.variance_epsilon)
+    out: torch.Tensor = norm.weight * hidden.to(dtype)
+    return out
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class LeanDecoder(nn.Module):
+    """One decode step for every row of a batch: ids [rows, 1] → scores [rows, vocab].
+
+    An `nn.Module` so that forward hooks see its calls as they see the model's."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        config = model.config
+        self._model = [model]  # not a submodule: its parameters stay the model's
+        inner = model.model
+        self.embed = inner.embed_tokens
+        self.rotary = inner.rotary_emb
+        self.final_norm = inner.norm
+        self.lm_head = model.lm_head
+        self.heads = int(config.num_attention_heads)
+        self.kv_heads = int(config.num_key_value_heads)
+        self.head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // self.heads)
+        self.layers = [LeanLayer(layer, config) for layer in inner.layers]
+        projections = [p for layer in self.layers for p in (layer.qkv, layer.out, layer.gate_up)]
+        projections += [layer.down for layer in self.layers]
+        self.int4_layers = sum(len(p.linears) for p in projections if p.int4 is not None)
+        self.linear_layers = sum(len(p.linears) for p in projections)
+        # The output layer (often the token embeddings, 8-bit in a Q4 GGUF) as an int4 pair.
+        self.output_int4 = (
+            exact_int8_as_int4_pair(self.lm_head.weight)
+            if self.lm_head.weight.dtype == torch.bfloat16
+            else None
+        )
+
+    def describe(self) -> str:
+        held = []
+        if self.int4_layers:
+            held.append(f"{self.int4_layers} of {self.linear_layers} linear layers as exact int4")
+        if self.output_int4 is not None:
+            held.append("the output layer as an exact int8 pair of int4")
+        return f"lean ({'; '.join(held)})" if held else "lean"
+
+    @torch.inference_mode()
+    def forward(
+        self,
+        *,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        valid: torch.Tensor | None,
+        cache: Any,
+    ) -> torch.Tensor:
+        rows = input_ids.shape[0]
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.head_dim
+        group = heads // kv_heads
+        x = self.embed(input_ids)  # [rows, 1, hidden]
+        cos, sin = self.rotary(x, position_ids)  # [rows, 1, dim]
+        x = x[:, 0]
+        padding = ~valid[:, None, None, :] if valid is not None else None
+        for index, layer in enumerate(self.layers):
+            h = rms_norm(layer.input_norm, x)
+            q, k, v = layer.qkv(h)
+            q = q.view(rows, heads, dim)
+            k = k.view(rows, kv_heads, dim)
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
+            keys, values = cache.layers[index].update(k[:, :, None], v.view(rows, kv_heads, 1, dim))
+            # The query heads sharing a key head are rows of one product (attention.py).
+            scores = torch.matmul(q.view(rows, kv_heads, group, dim), keys.transpose(-1, -2))
+            scores = scores.float() * layer.scaling
+            if padding is not None:
+                scores = scores.masked_fill(padding, float("-inf"))
+            probs = torch.softmax(scores, dim=-1).to(values.dtype)
+            attended = torch.matmul(probs, values).reshape(rows, heads * dim)
+            x = x + layer.out(attended)[0]
+            h = rms_norm(layer.post_norm, x)
+            gate, up = layer.gate_up(h)
+            x = x + layer.down(F.silu(gate) * up)[0]
+        x = rms_norm(self.final_norm, x)
+        if self.output_int4 is not None and rows <= INT4_ROWS:
+            (high, high_sz), (low, low_sz) = self.output_int4
+            logits = torch._weight_int4pack_mm_for_cpu(x, high, INT4_GROUP, high_sz)
+            logits = logits + torch._weight_int4pack_mm_for_cpu(x, low, INT4_GROUP, low_sz)
+            if self.lm_head.bias is not None:
+                logits = logits + self.lm_head.bias
+            return logits
+        out: torch.Tensor = self.lm_head(x)
+        return out
+
+
+def why_not_lean(model: Any) -> str | None:
+    """None when `model` has exactly the parts `LeanDecoder` computes; else what differs."""
+    config = model.config
+    kind = getattr(config, "model_type", "")
+    if kind not in LLAMA_SHAPED:
+        return f"model type {kind!r}"
+    if getattr(config, "hidden_act", "silu") != "silu":
+        return f"activation {config.hidden_act}"
+    if getattr(config, "pretraining_tp", 1) not in (None, 1):
+        return "tensor-parallel pretraining layout"
+    if getattr(config, "mlp_bias", False):
+        return "MLP biases"
+    layer_types = getattr(config, "layer_types", None) or ["full_attention"]
+    if set(layer_types) != {"full_attention"}:
+        return "sliding-window layers"
+    inner = getattr(model, "model", None)
+    needed = ("embed_tokens", "rotary_emb", "norm", "layers")
+    if inner is None or not all(hasattr(inner, name) for name in needed):
+        return "an unexpected module layout"
+    if not isinstance(getattr(model, "lm_head", None), nn.Linear):
+        return "an unexpected output layer"
+    for layer in inner.layers:
+        attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
+        parts = [getattr(attn, n, None) for n in ("q_proj", "k_proj", "v_proj", "o_proj")]
+        parts += [getattr(mlp, n, None) for n in ("gate_proj", "up_proj", "down_proj")]
+        if attn is None or not all(type(p) is nn.Linear for p in parts):
+            return "layers that are not plain linear layers (quantized?)"
+        norms = (
+            getattr(layer, "input_layernorm", None),
+            getattr(layer, "post_attention_layernorm", None),
+        )
+        if not all(hasattr(n, "variance_epsilon") and hasattr(n, "weight") for n in norms):
+            return "an unexpected normalization"
+        extra = set(dict(attn.named_children())) - {"q_proj", "k_proj", "v_proj", "o_proj"}
+        if extra:
+            return f"attention parts {sorted(extra)}"
+    return None
+
+
+def lean_decoder(model: Any) -> LeanDecoder | None:
+    """The lean decode step for `model`, or None (it runs transformers' forward)."""
+    reason = why_not_lean(model)
+    if reason is not None:
+        log.info("decode steps run transformers' forward: %s", reason)
+        return None
+    return LeanDecoder(model)
