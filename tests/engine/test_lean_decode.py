@@ -22,7 +22,7 @@ from tiangong.engine.base import GenerationParams, Job
 from tiangong.engine.kv import new_cache, reserve
 from tiangong.engine.lean_decode import why_not_lean
 from tiangong.engine.models import load_model_and_tokenizer
-from tiangong.engine.quantize import INT4_GROUP, exact_int4, exact_int8_as_int4_pair
+from tiangong.engine.quantize import INT4_GROUP, exact_int4
 from tiangong.engine.transformers_engine import TransformersEngine
 from tiangong.openmp import in_a_passing_thread
 
@@ -86,38 +86,19 @@ def snap_to_q4_1(weight: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return (codes * scale + low).reshape(out, inp)
 
 
-def snap_to_q8_0(weight: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Weights as a Q8_0 GGUF holds them: a scale times whole numbers up to ±127."""
-    out, inp = weight.shape
-    codes = torch.randint(-127, 128, (out, inp // INT4_GROUP, INT4_GROUP), generator=generator)
-    codes[..., 0] = 127
-    scale = torch.rand(out, inp // INT4_GROUP, 1, generator=generator) * 1e-4 + 1e-4
-    return (codes * scale).reshape(out, inp)
-
-
-def test_only_weights_that_are_exactly_4_or_8_bit_are_packed_and_they_compute_the_same() -> None:
+def test_only_weights_that_are_exactly_4_bit_are_packed_and_they_compute_the_same() -> None:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(3, 256, generator=generator).bfloat16()
     random_weights = (torch.randn(64, 256, generator=generator) * 0.02).bfloat16()
     assert exact_int4(random_weights) is None
-    assert exact_int8_as_int4_pair(random_weights) is None
+    eight_bit = (torch.randint(-127, 128, (64, 256), generator=generator) * 1e-4).bfloat16()
+    assert exact_int4(eight_bit) is None
 
     q4 = snap_to_q4_1(random_weights.float(), generator)
     packed = exact_int4(q4.bfloat16())
     assert packed is not None
     got = torch._weight_int4pack_mm_for_cpu(x, packed[0], INT4_GROUP, packed[1]).float()
     want = F.linear(x.float(), q4)
-    assert float((got - want).abs().max()) <= 0.01 * float(want.abs().max())
-
-    q8 = snap_to_q8_0(random_weights.float(), generator)
-    pair = exact_int8_as_int4_pair(q8.bfloat16())
-    assert pair is not None and exact_int4(q8.bfloat16()) is None  # 8-bit is not 4-bit
-    (high, high_sz), (low, low_sz) = pair
-    got = (
-        torch._weight_int4pack_mm_for_cpu(x, high, INT4_GROUP, high_sz).float()
-        + torch._weight_int4pack_mm_for_cpu(x, low, INT4_GROUP, low_sz).float()
-    )
-    want = F.linear(x.float(), q8)
     assert float((got - want).abs().max()) <= 0.01 * float(want.abs().max())
 
 
@@ -143,15 +124,10 @@ def test_a_model_whose_weights_are_4_bit_decodes_from_int4_as_faithfully_as_from
         for name, parameter in model.named_parameters():
             if name.endswith("proj.weight"):
                 parameter.copy_(snap_to_q4_1(parameter, generator))
-            elif name == "lm_head.weight":
-                parameter.copy_(snap_to_q8_0(parameter, generator))
     reference = copy.deepcopy(model).to(torch.float64)  # what the GGUF's weights compute
     engine = TransformersEngine(model.to(torch.bfloat16), tokenizer, label="4-bit", device="cpu")
     layers = 7 * model.config.num_hidden_layers
-    assert engine.decode_path == (
-        f"lean ({layers} of {layers} linear layers as exact int4; "
-        "the output layer as an exact int8 pair of int4)"
-    )
+    assert engine.decode_path == f"lean ({layers} of {layers} linear layers as exact int4)"
     prompt = torch.randint(3, 1000, (1, 40), generator=generator)
     tokens = torch.randint(3, 1000, (12,), generator=generator).tolist()
 

@@ -9,13 +9,13 @@ bandwidth. Here a layer is ~25 calls: one product for q|k|v, one for gate|up, th
 attention of `engine/attention.py` inline, RMSNorm and RoPE exactly as transformers computes
 them (a test holds the logits equal to transformers' own).
 
-4-bit: a layer whose weights take exactly 16 evenly spaced values per group of 32 inputs
-(every linear layer of a Q4_1 GGUF, such as the embedded SmolLM2) is held a second time as
-int4 in bf16 models (`torch._weight_int4pack_mm_for_cpu`, 4-6x faster than bf16 here for
-one row):
-nothing is lost but the bf16 rounding of each group's scale and zero, the size of the bf16
-rounding the model already has. Prompt chunks (many rows) keep the bf16 weights, which are
-faster there. Layers that are not exactly 4-bit run on their own weights (no copy).
+4-bit: in a bf16 model, a layer whose weights take exactly 16 evenly spaced values per
+group of 32 inputs (every linear layer of a Q4_1 GGUF, such as the embedded SmolLM2's) is
+held a second time as int4 (`torch._weight_int4pack_mm_for_cpu`, 4-6x faster than bf16 here
+for one row): nothing is lost but the bf16 rounding of each group's scale and zero, about
+the size of the bf16 rounding the model already has. Prompt chunks (many rows) keep the
+bf16 weights, which are faster there. Layers that are not exactly 4-bit, and the output
+layer, run on their own weights (no copy).
 
 Used only where it is known to be right: a model of a type listed in `LLAMA_SHAPED` whose
 modules have exactly the expected parts, on the CPU, with the grouped attention. Anything
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tiangong.engine.quantize import INT4_GROUP, exact_int4, exact_int8_as_int4_pair
+from tiangong.engine.quantize import INT4_GROUP, exact_int4
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,7 @@ class Projection:
         """x [rows, in] → one [rows, out] per layer."""
         if self.int4 is not None and x.shape[0] <= INT4_ROWS:
             packed, scales_and_zeros = self.int4
-            out = torch._weight_int4pack_mm_for_cpu(
-                x, packed, INT4_GROUP, scales_and_zeros.to(x.dtype)
-            )
+            out = torch._weight_int4pack_mm_for_cpu(x, packed, INT4_GROUP, scales_and_zeros)
             if self.bias is not None:
                 out = out + self.bias
             return list(torch.split(out, self.sizes, dim=-1))
@@ -125,20 +123,11 @@ class LeanDecoder(nn.Module):
         projections += [layer.down for layer in self.layers]
         self.int4_layers = sum(len(p.linears) for p in projections if p.int4 is not None)
         self.linear_layers = sum(len(p.linears) for p in projections)
-        # The output layer (often the token embeddings, 8-bit in a Q4 GGUF) as an int4 pair.
-        self.output_int4 = (
-            exact_int8_as_int4_pair(self.lm_head.weight)
-            if self.lm_head.weight.dtype == torch.bfloat16
-            else None
-        )
 
     def describe(self) -> str:
-        held = []
         if self.int4_layers:
-            held.append(f"{self.int4_layers} of {self.linear_layers} linear layers as exact int4")
-        if self.output_int4 is not None:
-            held.append("the output layer as an exact int8 pair of int4")
-        return f"lean ({'; '.join(held)})" if held else "lean"
+            return f"lean ({self.int4_layers} of {self.linear_layers} linear layers as exact int4)"
+        return "lean"
 
     @torch.inference_mode()
     def forward(
@@ -175,14 +164,10 @@ class LeanDecoder(nn.Module):
             h = rms_norm(layer.post_norm, x)
             gate, up = layer.gate_up(h)
             x = x + layer.down(F.silu(gate) * up)[0]
+        # The output layer keeps its own weights: its scores pick the token, and held as
+        # int4 (an 8-bit GGUF layer as a pair of int4 layers) they picked differently from
+        # the exact weights more often than bf16 does (docs/performance.md).
         x = rms_norm(self.final_norm, x)
-        if self.output_int4 is not None and rows <= INT4_ROWS:
-            (high, high_sz), (low, low_sz) = self.output_int4
-            logits = torch._weight_int4pack_mm_for_cpu(x, high, INT4_GROUP, high_sz)
-            logits = logits + torch._weight_int4pack_mm_for_cpu(x, low, INT4_GROUP, low_sz)
-            if self.lm_head.bias is not None:
-                logits = logits + self.lm_head.bias
-            return logits
         out: torch.Tensor = self.lm_head(x)
         return out
 
