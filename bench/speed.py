@@ -43,6 +43,7 @@ sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
 from tiangong.openmp import configure_waiting, waiting  # noqa: E402
 
 configure_waiting()  # before torch loads: as the service waits
+WAITING = waiting()  # (later imports of the tests' settings change the variable, not torch)
 
 from tests.support.offline_models import bench_llama, corpus_lines  # noqa: E402
 
@@ -138,7 +139,7 @@ def llama_worker(conn: Any, gguf: str, threads: int) -> None:
             if tokens == 1:
                 first = time.perf_counter() - started
         seconds = time.perf_counter() - started
-        assert tokens == 128, tokens
+        assert tokens >= 128, tokens  # one chunk per token, then the one that says "length"
         conn.send((first, seconds))
 
 
@@ -452,7 +453,7 @@ def load(args: argparse.Namespace) -> tuple[TransformersEngine, Path | None]:
         f"max_batch {engine.max_concurrency}, "
         f"{sum(p.numel() for p in engine._model.parameters()) / 1e6:.1f}M parameters), "
         f"loaded in {time.perf_counter() - started:.1f} s; threads "
-        f"{__import__('torch').get_num_threads()}, {waiting()}"
+        f"{__import__('torch').get_num_threads()}, {WAITING}"
     )
     return engine, gguf
 
