@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tiangong.engine.quantize import INT4_GROUP, exact_int4
+from tiangong.engine.quantize import INT4_GROUP, exact_int4, looks_int4
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,14 @@ class Projection:
                     for linear in linears
                 ]
             )
-        weight = torch.cat([linear.weight.detach() for linear in linears])
         # The int4 kernel is fast with bf16 activations only (10x slower than fp32 products
         # with fp32 ones): fp32 models, chosen on CPUs without bf16, keep their weights.
-        self.int4 = exact_int4(weight) if weight.dtype == torch.bfloat16 else None
+        self.int4: tuple[torch.Tensor, torch.Tensor] | None = None
+        if all(
+            linear.weight.dtype == torch.bfloat16 and looks_int4(linear.weight)
+            for linear in linears
+        ):
+            self.int4 = exact_int4(torch.cat([linear.weight.detach() for linear in linears]))
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x [rows, in] → one [rows, out] per layer."""

@@ -82,7 +82,32 @@ def exact_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None
     out_features, in_features = weight.shape
     if in_features % INT4_GROUP or out_features % 16:
         return None  # the kernel's layout needs these
-    groups = weight.detach().float().reshape(out_features, -1, INT4_GROUP)
+    if not looks_int4(weight):
+        return None
+    found = _grid_codes(weight)
+    if found is None:
+        return None
+    q, low, scales = found
+    packed = torch._convert_weight_to_int4pack_for_cpu(
+        q.to(torch.int32).reshape(out_features, in_features), INT4_INNER_K_TILES
+    )
+    zeros = low + scales * 8  # the kernel computes (q - 8) * scale + zero
+    scales_and_zeros = torch.cat([scales, zeros], dim=-1).transpose(0, 1).contiguous()
+    return packed, scales_and_zeros.to(weight.dtype)
+
+
+def looks_int4(weight: torch.Tensor) -> bool:
+    """Whether the first rows of `weight` are on a 4-bit grid: a large model that is not
+    4-bit is told apart without a pass over all of its weights."""
+    return _grid_codes(weight[:16]) is not None
+
+
+def _grid_codes(
+    weight: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """(codes 0..15, each group's minimum, its step) when `weight` is on a 4-bit grid."""
+    rows = weight.shape[0]
+    groups = weight.detach().float().reshape(rows, -1, INT4_GROUP)
     low, high = groups.amin(dim=-1, keepdim=True), groups.amax(dim=-1, keepdim=True)
     scales = (high - low).clamp(min=1e-12) / 15
     codes = (groups - low) / scales
@@ -92,12 +117,7 @@ def exact_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None
     tolerance = 1e-3 if weight.dtype == torch.float32 else 0.1
     if float((codes - q).abs().max()) > tolerance:
         return None
-    packed = torch._convert_weight_to_int4pack_for_cpu(
-        q.to(torch.int32).reshape(out_features, in_features), INT4_INNER_K_TILES
-    )
-    zeros = low + scales * 8  # the kernel computes (q - 8) * scale + zero
-    scales_and_zeros = torch.cat([scales, zeros], dim=-1).transpose(0, 1).contiguous()
-    return packed, scales_and_zeros.to(weight.dtype)
+    return q, low, scales
 
 
 def quantize_weights(model: Any, bits: int) -> Any:
