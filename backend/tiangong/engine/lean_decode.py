@@ -1,13 +1,13 @@
 """A decode step of our own for Llama-shaped models on the CPU: the same arithmetic as
-transformers' forward pass, in a tenth of the operator calls, with 4-bit weights where the
-model's weights are 4-bit already.
+transformers' forward pass with less around it, and 4-bit weights where the model's weights
+are 4-bit already.
 
-Why: a decode step computes one position per request. On the CPU its time went to calling
-operators (transformers' forward makes ~230 calls a layer: masks, hooks, views, casts) and
-to reading bf16 weights through matrix-vector kernels that reach a fraction of the memory
-bandwidth. Here a layer is ~25 calls: one product for q|k|v, one for gate|up, the grouped
-attention of `engine/attention.py` inline, RMSNorm and RoPE exactly as transformers computes
-them (a test holds the logits equal to transformers' own).
+Why: a decode step computes one position per request. On the CPU its time went to reading
+bf16 weights through matrix-vector kernels that reach a fraction of the memory bandwidth,
+and to operator calls (mask building, hooks, module dispatch). Here q|k|v and gate|up are
+one product each, the grouped attention of `engine/attention.py` runs inline with the
+batch's padding mask, and RMSNorm and RoPE are computed exactly as transformers computes
+them (tests hold the scores equal to transformers' own).
 
 4-bit: in a bf16 model, a layer whose weights take exactly 16 evenly spaced values per
 group of 32 inputs (every linear layer of a Q4_1 GGUF, such as the embedded SmolLM2's) is
