@@ -47,21 +47,14 @@ class Int4WeightLinear(nn.Module):
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
-        weight = linear.weight.detach().float()
-        out_features, in_features = weight.shape
-        groups = weight.reshape(out_features, -1, INT4_GROUP)
-        low, high = groups.amin(dim=-1, keepdim=True), groups.amax(dim=-1, keepdim=True)
-        scales = (high - low).clamp(min=1e-6) / 15
-        zeros = low + scales * 8  # the kernel computes (q - 8) * scale + zero
-        q = ((groups - low) / scales).round().clamp(0, 15).to(torch.int32)
-        packed = torch._convert_weight_to_int4pack_for_cpu(
-            q.reshape(out_features, in_features), INT4_INNER_K_TILES
+        codes, low, scales = int4_grid(linear.weight)
+        packed, scales_and_zeros = pack_int4(
+            codes.round().clamp(0, 15), low, scales, linear.weight.dtype
         )
         self.register_buffer("weight_int4", packed)
-        scales_and_zeros = torch.cat([scales, zeros], dim=-1).transpose(0, 1).contiguous()
-        self.register_buffer("scales_and_zeros", scales_and_zeros.to(linear.weight.dtype))
+        self.register_buffer("scales_and_zeros", scales_and_zeros)
         self.bias = linear.bias
-        self.out_features = out_features
+        self.out_features = linear.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, x.shape[-1])
@@ -73,51 +66,57 @@ class Int4WeightLinear(nn.Module):
         return out.reshape(*x.shape[:-1], self.out_features)
 
 
-def exact_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """`weight` [out, in] packed for `torch._weight_int4pack_mm_for_cpu` (with its scales
-    and zeros, [in / 32, out, 2] in the weight's dtype), when every group of 32 inputs holds
-    exactly 16 evenly spaced levels from its minimum to its maximum (as a Q4_1 GGUF's
-    weights do), up to the rounding of the weight's own dtype; None when packing would
-    round anything more than that."""
-    out_features, in_features = weight.shape
-    if in_features % INT4_GROUP or out_features % 16:
-        return None  # the kernel's layout needs these
-    if not looks_int4(weight):
-        return None
-    found = _grid_codes(weight)
-    if found is None:
-        return None
-    q, low, scales = found
+def int4_grid(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each group of 32 inputs on a 16-level grid from its minimum to its maximum: the
+    codes (not yet rounded), the groups' minimums and their steps, [out, in / 32, 32|1]."""
+    rows = weight.shape[0]
+    groups = weight.detach().float().reshape(rows, -1, INT4_GROUP)
+    low, high = groups.amin(dim=-1, keepdim=True), groups.amax(dim=-1, keepdim=True)
+    scales = (high - low).clamp(min=1e-12) / 15
+    return (groups - low) / scales, low, scales
+
+
+def pack_int4(
+    q: torch.Tensor, low: torch.Tensor, scales: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole codes 0..15 with their grid → the kernel's packed weights and its scales and
+    zeros ([in / 32, out, 2] in `dtype`)."""
+    out_features = q.shape[0]
     packed = torch._convert_weight_to_int4pack_for_cpu(
-        q.to(torch.int32).reshape(out_features, in_features), INT4_INNER_K_TILES
+        q.to(torch.int32).reshape(out_features, -1), INT4_INNER_K_TILES
     )
     zeros = low + scales * 8  # the kernel computes (q - 8) * scale + zero
     scales_and_zeros = torch.cat([scales, zeros], dim=-1).transpose(0, 1).contiguous()
-    return packed, scales_and_zeros.to(weight.dtype)
+    return packed, scales_and_zeros.to(dtype)
+
+
+def exact_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """`weight` [out, in] packed for `torch._weight_int4pack_mm_for_cpu` (`pack_int4`), when
+    every group of 32 inputs holds exactly 16 evenly spaced levels from its minimum to its
+    maximum (as a Q4_1 GGUF's weights do), up to the rounding of the weight's own dtype;
+    None when packing would round anything more than that."""
+    out_features, in_features = weight.shape
+    if in_features % INT4_GROUP or out_features % 16 or not looks_int4(weight):
+        return None  # (the kernel's layout needs the first two)
+    codes, low, scales = int4_grid(weight)
+    q = codes.round()
+    if not _on_grid(codes, q, weight.dtype):
+        return None
+    return pack_int4(q, low, scales, weight.dtype)
 
 
 def looks_int4(weight: torch.Tensor) -> bool:
     """Whether the first rows of `weight` are on a 4-bit grid: a large model that is not
     4-bit is told apart without a pass over all of its weights."""
-    return _grid_codes(weight[:16]) is not None
+    codes = int4_grid(weight[:16])[0]
+    return _on_grid(codes, codes.round(), weight.dtype)
 
 
-def _grid_codes(
-    weight: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """(codes 0..15, each group's minimum, its step) when `weight` is on a 4-bit grid."""
-    rows = weight.shape[0]
-    groups = weight.detach().float().reshape(rows, -1, INT4_GROUP)
-    low, high = groups.amin(dim=-1, keepdim=True), groups.amax(dim=-1, keepdim=True)
-    scales = (high - low).clamp(min=1e-12) / 15
-    codes = (groups - low) / scales
-    q = codes.round()
+def _on_grid(codes: torch.Tensor, q: torch.Tensor, dtype: torch.dtype) -> bool:
     # bf16 keeps 8 significant bits: a level of a 4-bit grid lands within a few hundredths
     # of a step of its code; any other weights miss by up to half a step.
-    tolerance = 1e-3 if weight.dtype == torch.float32 else 0.1
-    if float((codes - q).abs().max()) > tolerance:
-        return None
-    return q, low, scales
+    tolerance = 1e-3 if dtype == torch.float32 else 0.1
+    return float((codes - q).abs().max()) <= tolerance
 
 
 def quantize_weights(model: Any, bits: int) -> Any:
