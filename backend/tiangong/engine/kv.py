@@ -31,8 +31,10 @@ def round_up(positions: int) -> int:
 class GrowableLayer(DynamicLayer):  # type: ignore[no-untyped-call]
     """A `DynamicLayer` with spare capacity along the row and the position axes."""
 
-    def __init__(self) -> None:
+    def __init__(self, dtype: torch.dtype | None = None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        # The storage's dtype; None: that of the states written (see `new_cache`).
+        self.dtype = dtype
         # Storage: [row room, kv_heads, position room, head_dim].
         self._k: torch.Tensor | None = None
         self._v: torch.Tensor | None = None
@@ -162,8 +164,9 @@ class GrowableLayer(DynamicLayer):  # type: ignore[no-untyped-call]
         self, key: torch.Tensor, value: torch.Tensor, rows: int, positions: int
     ) -> None:
         positions = round_up(positions)
-        k = key.new_empty((rows, key.shape[1], positions, key.shape[-1]))
-        v = value.new_empty((rows, value.shape[1], positions, value.shape[-1]))
+        dtype = self.dtype or key.dtype
+        k = key.new_empty((rows, key.shape[1], positions, key.shape[-1]), dtype=dtype)
+        v = value.new_empty((rows, value.shape[1], positions, value.shape[-1]), dtype=dtype)
         self._k, self._v = k, v
 
     def _set_shape(self, rows: int, length: int) -> None:
@@ -173,11 +176,13 @@ class GrowableLayer(DynamicLayer):  # type: ignore[no-untyped-call]
         self.values = self._v[:rows, :, :length]
 
 
-def new_cache(config: Any) -> DynamicCache:
-    """A dynamic cache whose full-attention layers grow in place."""
+def new_cache(config: Any, dtype: torch.dtype | None = None) -> DynamicCache:
+    """A dynamic cache whose full-attention layers grow in place, holding their states as
+    `dtype` (None: as computed). A wider dtype than the model's holds its states exactly;
+    `engine/attention.py` says why the CPU keeps bf16 models' states as fp32."""
     cache = DynamicCache(config=config)
     cache.layers = [
-        GrowableLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers
+        GrowableLayer(dtype) if type(layer) is DynamicLayer else layer for layer in cache.layers
     ]
     return cache
 

@@ -76,8 +76,11 @@ class Runner:
         prefix_cache: PrefixCache,
         attention_name: str = "grouped",
         decoder: Callable[..., torch.Tensor] | None = None,
+        cache_dtype: torch.dtype | None = None,
     ) -> None:
         self._model = model
+        # What the key/value cache holds its states as (None: the model's dtype).
+        self._cache_dtype = cache_dtype
         # Decode steps through this (engine/lean_decode.py) when given; else the model.
         self.decoder = decoder
         self._eos_ids = eos_ids
@@ -329,7 +332,7 @@ class Runner:
                 f"the prompt has {len(seq.prompt)} tokens; the model takes {self._context} in all"
             )
         seq.max_new = min(seq.max_tokens, room)
-        seq.cache = new_cache(self._model.config)
+        seq.cache = new_cache(self._model.config, self._cache_dtype)
         reserve(seq.cache, len(seq.prompt) + seq.max_new + 1)
         if prefix >= MIN_PREFIX_TOKENS and prefix < len(seq.prompt):
             seq.prefix_length = prefix

@@ -141,6 +141,9 @@ class TransformersEngine(Engine):
         batchable = growable(probe) is not None
         self.sliding_window = sliding_window_of(model.config, probe)
         self._dtype_label = dtype_label or str(getattr(model, "dtype", "")).removeprefix("torch.")
+        # None: the states keep the model's dtype (`attention.cache_dtype` says when not).
+        wide = attention.cache_dtype(self.attention, device, model.dtype)
+        self.cache_dtype: torch.dtype = wide or model.dtype
         self._arrivals = itertools.count()
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
         self._runner = Runner(
@@ -153,6 +156,7 @@ class TransformersEngine(Engine):
             prefix_cache=self.prefix_cache,
             attention_name=self.attention,
             decoder=self.decoder,
+            cache_dtype=wide,
         )
         why_alone = ""
         if not batchable:
@@ -163,10 +167,12 @@ class TransformersEngine(Engine):
                 else " (its cache layers cannot be shared: requests run one at a time)"
             )
         log.info(
-            "generation on %s: attention %s, decode steps %s, up to %d requests at once%s",
+            "generation on %s: attention %s, decode steps %s, cache %s, up to %d requests at"
+            " once%s",
             device,
             attention.describe(self.attention),
             self.decode_path,
+            str(self.cache_dtype).removeprefix("torch."),
             self._runner.max_batch,
             why_alone,
         )
@@ -300,6 +306,7 @@ class TransformersEngine(Engine):
             "dtype": self._dtype_label,
             "attention": attention.describe(self.attention),
             "decode": self.decode_path,
+            "cache_dtype": str(self.cache_dtype).removeprefix("torch."),
             "max_batch": self._runner.max_batch,
         }
         if self.sliding_window:
