@@ -1,7 +1,8 @@
 """Every attention implementation the engine can run answers a batch exactly as it answers
 each request alone, so the path a GPU takes (padding masks in the form each implementation
 needs) is exercised on the CPU too: fp32 token for token; bf16 within a tolerance on the
-scores and with identical greedy tokens over a short horizon. Real (tiny, offline-built)
+scores and with identical greedy tokens over a short horizon (up to an exact or near tie,
+which a difference in the last bit may decide either way). Real (tiny, offline-built)
 models; on a machine with CUDA the same tests run there (device auto)."""
 
 from __future__ import annotations
@@ -127,13 +128,23 @@ async def test_in_bf16_batched_scores_stay_close_and_greedy_tokens_agree(
     ]
     alone = [await scored(engine, job) for job in jobs]
     together = await asyncio.gather(*(scored(engine, job) for job in jobs))
-    worst = 0.0
+    worst, compared = 0.0, 0
     for (solo, solo_scores), (batched, batched_scores) in zip(alone, together, strict=True):
-        assert batched.text == solo.text  # identical greedy tokens
         assert len(batched_scores) == len(solo_scores) == HORIZON
         for a, b in zip(solo_scores, batched_scores, strict=True):
-            worst = max(worst, float((a - b).abs().max()))
+            difference = float((a - b).abs().max())
+            worst = max(worst, difference)
+            compared += 1
+            if int(a.argmax()) != int(b.argmax()):
+                # Only a near-tie may be chosen differently (random tiny models tie often in
+                # bf16's 8 bits); after it the answers differ, and so do their scores.
+                first, second = a[0].topk(2).values.tolist()
+                assert first - second <= 2 * difference, (first, second, difference)
+                break
+        else:
+            assert batched.text == solo.text  # identical greedy tokens
     assert worst <= BF16_TOLERANCE, worst
+    assert compared >= len(jobs) * HORIZON // 2  # ties are the exception
     await engine.aclose()
 
 
