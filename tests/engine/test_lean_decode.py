@@ -20,7 +20,7 @@ from tests.support.offline_models import tiny_llama, tiny_qwen2
 
 from tiangong.engine.base import GenerationParams, Job
 from tiangong.engine.kv import new_cache, reserve
-from tiangong.engine.lean_decode import why_not_lean
+from tiangong.engine.lean_decode import CANDIDATES, LeanDecoder, why_not_lean
 from tiangong.engine.models import load_model_and_tokenizer
 from tiangong.engine.quantize import INT4_GROUP, exact_int4
 from tiangong.engine.transformers_engine import TransformersEngine
@@ -148,11 +148,63 @@ def test_a_model_whose_weights_are_4_bit_decodes_from_int4_as_faithfully_as_from
         prompt,
         tokens,
     )
+    # The scores that choose a token: the best ones (the output layer computes only its
+    # best candidates exactly; `OutputLayer` has its own test below).
+    best = [t[0].topk(16).indices for t in truth]
+
+    def error(scores: list[torch.Tensor]) -> float:
+        return max(
+            float((s[0, top] - t[0, top]).abs().max())
+            for s, t, top in zip(scores, truth, best, strict=True)
+        )
+
     scale = max(float(t.abs().max()) for t in truth)
-    bf16_error = max(float((b - t).abs().max()) for b, t in zip(bf16, truth, strict=True))
-    int4_error = max(float((q - t).abs().max()) for q, t in zip(int4, truth, strict=True))
+    bf16_error, int4_error = error(bf16), error(int4)
     assert int4_error <= 0.03 * scale, (int4_error, scale)
     assert int4_error <= 2 * bf16_error + 1e-3, (int4_error, bf16_error)
+    assert [int(q.argmax()) for q in int4] == [int(t.argmax()) for t in truth]
+
+
+def test_the_output_layer_scores_its_best_candidates_exactly_and_chooses_as_its_weights_do(
+    data_dir: Path,
+) -> None:
+    """The int4 estimate of every token's score only picks the candidates: their scores are
+    the full bf16 product's bit for bit, so greedy answers are those of the exact layer."""
+    engine = TransformersEngine.load(str(tiny_llama()), data_dir=data_dir, dtype="bfloat16")
+    decoder = engine.decoder
+    assert isinstance(decoder, LeanDecoder) and decoder.lm_head.int4 is not None
+    generator = torch.Generator().manual_seed(2)
+    prompt = torch.randint(3, 1000, (3, 30), generator=generator)
+    tokens = torch.randint(3, 1000, (3, 6), generator=generator)
+    model = engine._model
+
+    def scores(estimate: bool) -> list[torch.Tensor]:
+        kept = decoder.lm_head.int4
+        decoder.lm_head.int4 = kept if estimate else None
+        try:
+            cache = new_cache(model.config, torch.float32)
+            reserve(cache, 40)
+            out = []
+            with torch.inference_mode():
+                model(input_ids=prompt, cache=cache, use_cache=True)
+                for i in range(tokens.shape[1]):
+                    where = torch.full((3, 1), prompt.shape[1] + i)
+                    step = decoder(
+                        input_ids=tokens[:, i : i + 1], position_ids=where, valid=None, cache=cache
+                    )
+                    out.append(step.float())
+            return out
+        finally:
+            decoder.lm_head.int4 = kept
+
+    for estimated, exact in zip(scores(True), scores(False), strict=True):
+        top = exact.topk(CANDIDATES // 2, dim=-1).indices
+        assert torch.equal(estimated.gather(1, top), exact.gather(1, top))
+        assert torch.equal(estimated.argmax(-1), exact.argmax(-1))
+        # The rest are estimates: close, not equal (the layer's weights are not 4-bit).
+        assert not torch.equal(estimated, exact)
+        assert float((estimated - exact).abs().max()) <= 0.1 * float(exact.abs().max())
+    asyncio.run(engine.aclose())
 
 
 def test_models_of_another_shape_decode_through_transformers_forward() -> None:
