@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import torch
 from tests.engine.engine_helpers import ask_job, run_job
 from transformers import LogitsProcessor
@@ -78,3 +80,33 @@ async def test_without_the_ban_the_pushed_loop_repeats(llama: TransformersEngine
     push = PushLoop(len(llama.prompt_ids(job.messages)), loop)
     await run_job(llama, job, processors=[push])
     assert push.generated[:12] == loop * 3
+
+
+class RecordIds(LogitsProcessor):
+    def __init__(self) -> None:
+        self.steps: list[list[int]] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.steps.append(input_ids[0].tolist())
+        return scores
+
+
+async def test_processors_see_the_prompt_and_the_answer_so_far_at_every_step(
+    llama: TransformersEngine,
+) -> None:
+    """Three requests decoding together: each processor call gets its own request's prompt
+    followed by exactly the tokens chosen before it (the ids are kept, not rebuilt)."""
+    jobs = [ask_job(f"Question number {i}?", max_tokens=12, min_tokens=12) for i in range(3)]
+    records = [RecordIds() for _ in jobs]
+    outcomes = await asyncio.gather(
+        *(run_job(llama, job, processors=[r]) for job, r in zip(jobs, records, strict=True))
+    )
+    for job, record, outcome in zip(jobs, records, outcomes, strict=True):
+        prompt = llama.prompt_ids(job.messages)
+        assert len(record.steps) == 12
+        final = record.steps[-1]
+        for step, ids in enumerate(record.steps):
+            assert ids == final[: len(prompt) + step]
+        assert final[: len(prompt)] == prompt
+        answer = llama.tokenizer.decode(final[len(prompt) :], skip_special_tokens=True)
+        assert outcome.text.startswith(answer.strip()[:10])

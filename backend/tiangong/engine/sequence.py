@@ -73,6 +73,10 @@ class Sequence:
     generated: list[int] = field(default_factory=list)
     # True once the request's last item (a Finish or an error) was delivered.
     done: bool = False
+    # prompt + generated as one tensor for the logits processors, with room for the whole
+    # answer: each step writes its token instead of building a page-long tensor anew.
+    _ids: torch.Tensor | None = None
+    _ids_written: int = 0
 
     @property
     def started(self) -> bool:
@@ -87,14 +91,14 @@ class Sequence:
         """The next token from this sequence's scores (shape [1, vocab])."""
         scores = scores.float()
         if self.processors:
-            ids = torch.tensor([self.prompt + self.generated], dtype=torch.long)
+            ids = self.token_ids()
             for processor in self.processors:
                 scores = processor(ids, scores)  # type: ignore[arg-type]
         if len(self.generated) < self.min_tokens and eos_ids:
             scores[:, sorted(eos_ids)] = float("-inf")
         if self.temperature <= 0:
             return int(scores.argmax(dim=-1).item())
-        ids = torch.tensor([self.prompt + self.generated], dtype=torch.long)
+        ids = self.token_ids()
         for warper in (
             TemperatureLogitsWarper(self.temperature),
             TopKLogitsWarper(50),
@@ -103,6 +107,20 @@ class Sequence:
             scores = warper(ids, scores)  # type: ignore[arg-type]
         probs = torch.softmax(scores, dim=-1)
         return int(torch.multinomial(probs, 1).item())
+
+    def token_ids(self) -> torch.Tensor:
+        """[1, prompt + generated] token ids."""
+        length = len(self.prompt) + len(self.generated)
+        if self._ids is None or self._ids.shape[1] < length:
+            room = length + max(self.max_new - len(self.generated), 0)
+            self._ids = torch.zeros(1, room, dtype=torch.long)
+            self._ids[0, :length] = torch.tensor(self.prompt + self.generated, dtype=torch.long)
+            self._ids_written = length
+        if self._ids_written < length:  # the tokens accepted since the last call
+            news = self.generated[self._ids_written - length :]
+            self._ids[0, self._ids_written : length] = torch.tensor(news, dtype=torch.long)
+            self._ids_written = length
+        return self._ids[:, :length]
 
     def accept(self, token_id: int) -> bool:
         """Record a token and stream its text; True while the answer goes on."""
