@@ -127,7 +127,10 @@ def test_a_model_whose_weights_are_4_bit_decodes_from_int4_as_faithfully_as_from
     reference = copy.deepcopy(model).to(torch.float64)  # what the GGUF's weights compute
     engine = TransformersEngine(model.to(torch.bfloat16), tokenizer, label="4-bit", device="cpu")
     layers = 7 * model.config.num_hidden_layers
-    assert engine.decode_path == f"lean ({layers} of {layers} linear layers as exact int4)"
+    assert engine.decode_path == (
+        f"lean ({layers} of {layers} linear layers as exact int4; "
+        f"output layer estimated from int4, its best {CANDIDATES} exact)"
+    )
     prompt = torch.randint(3, 1000, (1, 40), generator=generator)
     tokens = torch.randint(3, 1000, (12,), generator=generator).tolist()
 

@@ -178,9 +178,12 @@ class LeanDecoder(nn.Module):
         self.linear_layers = sum(len(p.linears) for p in projections)
 
     def describe(self) -> str:
+        parts = []
         if self.int4_layers:
-            return f"lean ({self.int4_layers} of {self.linear_layers} linear layers as exact int4)"
-        return "lean"
+            parts.append(f"{self.int4_layers} of {self.linear_layers} linear layers as exact int4")
+        if self.lm_head.int4 is not None:
+            parts.append(f"output layer estimated from int4, its best {CANDIDATES} exact")
+        return f"lean ({'; '.join(parts)})" if parts else "lean"
 
     @torch.inference_mode()
     def forward(
