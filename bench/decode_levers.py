@@ -5,8 +5,11 @@
     python bench/decode_levers.py --profile --variants bf16   # where a decode step's time goes
 
 Variants: fp32 (the reference: the GGUF's weights exactly), bf16 (the default on CPUs with
-bf16: decode steps through engine/lean_decode.py, exact int4 layers), bf16-transformers
-(transformers' forward for decode steps), int8-dynamic (`--dtype int8`: quantize_dynamic),
+bf16: decode steps through engine/lean_decode.py, exact int4 layers, the output layer
+estimated from int4 with its best candidates exact, key/value states as fp32), the default
+with one lever taken away (bf16-bf16-cache: states in bf16; bf16-exact-output: the output
+layer's own product for every score), bf16-transformers (transformers' forward for decode
+steps), int8-dynamic (`--dtype int8`: quantize_dynamic),
 int8-weights and int4-weights (engine/quantize.py: weight-only kernels over every layer,
 fp32 activations). Each round loads and runs every variant once on the same ~500-token
 summary (64 forced new tokens, through `engine.stream`), so a busy machine slows them
@@ -46,6 +49,7 @@ from speed import page_of, run, say, summary_job  # noqa: E402
 from tiangong.engine.base import GenerationParams, Job  # noqa: E402
 from tiangong.engine.embedded import embedded_gguf_path  # noqa: E402
 from tiangong.engine.kv import new_cache  # noqa: E402
+from tiangong.engine.lean_decode import LeanDecoder  # noqa: E402
 from tiangong.engine.models import (  # noqa: E402
     configure_cpu_threads,
     ensure_gguf_converted,
@@ -55,7 +59,18 @@ from tiangong.engine.models import (  # noqa: E402
 from tiangong.engine.quantize import quantize_weights  # noqa: E402
 from tiangong.engine.transformers_engine import TransformersEngine  # noqa: E402
 
-VARIANTS = ("fp32", "bf16", "bf16-transformers", "int8-dynamic", "int8-weights", "int4-weights")
+VARIANTS = (
+    "fp32",
+    "bf16",
+    "bf16-bf16-cache",
+    "bf16-exact-output",
+    "bf16-transformers",
+    "int8-dynamic",
+    "int8-weights",
+    "int4-weights",
+)
+# The default (bf16) with one of its levers taken away, to show what each gives.
+LEAN = ("bf16", "bf16-bf16-cache", "bf16-exact-output")
 
 
 def load_variant(folder: Path, variant: str) -> TransformersEngine:
@@ -67,16 +82,22 @@ def load_variant(folder: Path, variant: str) -> TransformersEngine:
         model = quantize_weights(model, 8)
     elif variant == "int4-weights":
         model = quantize_weights(model, 4)
-    # Only "bf16" runs decode steps through engine/lean_decode.py (the default on CPUs with
-    # bf16); every other variant through transformers' forward.
-    return TransformersEngine(
+    # Only the LEAN variants run decode steps through engine/lean_decode.py (bf16 is the
+    # default on CPUs with bf16); every other variant through transformers' forward.
+    engine = TransformersEngine(
         model,
         tokenizer,
         label=variant,
         device="cpu",
         dtype_label=variant,
-        lean_decode=variant == "bf16",
+        lean_decode=variant in LEAN,
     )
+    if variant == "bf16-bf16-cache":  # key/value states in the model's dtype
+        engine._runner.cache_dtype = None
+    if variant == "bf16-exact-output":  # the output layer's own product for every score
+        assert isinstance(engine.decoder, LeanDecoder)
+        engine.decoder.lm_head.int4 = None
+    return engine
 
 
 def load_average() -> str:
@@ -167,7 +188,7 @@ def profile(folder: Path, variant: str, steps: int = 40) -> None:
     decoder = engine.decoder
     ids = torch.tensor([engine.prompt_ids(summary_job(page_of(engine, 440), 1).messages)])
     with torch.inference_mode():
-        cache = new_cache(model.config)
+        cache = new_cache(model.config, engine._runner.cache_dtype)
         out = model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
         token = out.logits[:, -1].argmax(-1, keepdim=True)
         position = ids.shape[1]

@@ -80,7 +80,7 @@ class Runner:
     ) -> None:
         self._model = model
         # What the key/value cache holds its states as (None: the model's dtype).
-        self._cache_dtype = cache_dtype
+        self.cache_dtype = cache_dtype
         # Decode steps through this (engine/lean_decode.py) when given; else the model.
         self.decoder = decoder
         self._eos_ids = eos_ids
@@ -332,7 +332,7 @@ class Runner:
                 f"the prompt has {len(seq.prompt)} tokens; the model takes {self._context} in all"
             )
         seq.max_new = min(seq.max_tokens, room)
-        seq.cache = new_cache(self._model.config, self._cache_dtype)
+        seq.cache = new_cache(self._model.config, self.cache_dtype)
         reserve(seq.cache, len(seq.prompt) + seq.max_new + 1)
         if prefix >= MIN_PREFIX_TOKENS and prefix < len(seq.prompt):
             seq.prefix_length = prefix
