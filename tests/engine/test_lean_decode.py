@@ -235,3 +235,26 @@ def test_a_model_loads_in_a_thread_that_then_ends(data_dir: Path) -> None:
     asyncio.run(engine.aclose())
     with pytest.raises(ValueError, match="bad load"):
         in_a_passing_thread(lambda: (_ for _ in ()).throw(ValueError("bad load")))
+
+
+def test_a_decode_steps_append_writes_what_a_general_update_writes() -> None:
+    """`GrowableLayer.append` (the lean step's write) and `update` leave the same states,
+    within the reserved room and past it (where append grows the storage as update does)."""
+    from tiangong.engine.kv import GrowableLayer
+
+    generator = torch.Generator().manual_seed(3)
+    prompt = torch.randn(2, 3, 5, 8, generator=generator).bfloat16()
+    steps = [torch.randn(2, 3, 1, 8, generator=generator).bfloat16() for _ in range(300)]
+    layers = []
+    for write in ("update", "append"):
+        layer = GrowableLayer(torch.float32)
+        layer.reserved = 16  # room for 16 positions: the later steps must grow it
+        layer.update(prompt, -prompt)
+        for state in steps:
+            keys, _ = getattr(layer, write)(state, -state)
+            assert keys.shape[2] == layer.get_seq_length() and keys.dtype == torch.float32
+        layers.append(layer)
+    (k1, v1), (k2, v2) = (layer.filled() for layer in layers)
+    assert k1.shape == (2, 3, 305, 8)
+    assert torch.equal(k1, k2) and torch.equal(v1, v2)
+    assert torch.equal(k2[:, :, -1:], steps[-1].float())

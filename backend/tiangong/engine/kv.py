@@ -65,6 +65,21 @@ class GrowableLayer(DynamicLayer):  # type: ignore[no-untyped-call]
         self._set_shape(rows, end)
         return self.filled()
 
+    def append(
+        self, key_states: torch.Tensor, value_states: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`update` with one new position for every row (a decode step): the same writes
+        without the checks a general update makes, where the room is there (a request
+        reserves room for its whole answer). A lean decode step calls it once a layer."""
+        keys, values, rows, at = self._k, self._v, self._rows, self._length
+        if keys is None or values is None or at >= keys.shape[2] or key_states.shape[0] != rows:
+            return self.update(key_states, value_states)
+        keys[:rows, :, at : at + 1].copy_(key_states)
+        values[:rows, :, at : at + 1].copy_(value_states)
+        filled_keys, filled_values = keys[:rows, :, : at + 1], values[:rows, :, : at + 1]
+        self._length, self.keys, self.values = at + 1, filled_keys, filled_values
+        return filled_keys, filled_values
+
     def get_seq_length(self) -> int:
         return self._length
 

@@ -207,9 +207,9 @@ class LeanDecoder(nn.Module):
             qkv = layer.qkv(h).view(rows, rotated + kv_heads, dim)
             qk = qkv[:, :rotated]
             qk = qk * cos + qk.roll(half, dims=-1) * sin  # RoPE on q and k at once
-            keys, values = cache.layers[index].update(qk[:, heads:, None], qkv[:, rotated:, None])
+            keys, values = cache.layers[index].append(qk[:, heads:, None], qkv[:, rotated:, None])
             if keys.dtype != x.dtype:  # states held wider (attention.cache_dtype)
-                if mask is None:  # one row: a mask that hides nothing, as the batch's kernel
+                if mask is None:  # no padding: a mask that hides nothing, as the batch's kernel
                     mask = torch.ones(rows, 1, 1, keys.shape[2], dtype=torch.bool)
                 attended = F.scaled_dot_product_attention(
                     qk[:, :heads, None].to(keys.dtype),
