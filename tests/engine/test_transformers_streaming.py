@@ -151,6 +151,34 @@ async def test_cancel_during_a_long_prefill_stops_between_chunks(
     assert len(forwards) == 1  # one chunk ran; the other chunks never did
 
 
+async def test_cancel_inside_a_prompt_chunk_stops_at_the_next_layer(
+    llama: TransformersEngine,
+) -> None:
+    """The whole long prompt as one chunk: a cancel arriving while its first layer runs
+    stops the chunk before the second layer, and the next request is served as usual."""
+    layers = list(llama._model.model.layers)
+    cancel = CancelToken()
+    finished: list[int] = []
+    hooks = [
+        layer.register_forward_hook(lambda *_, i=i: finished.append(i))
+        for i, layer in enumerate(layers)
+    ]
+    hooks.append(layers[0].register_forward_pre_hook(lambda *_: cancel.cancel()))
+    chunk = llama.prefill_chunk_tokens
+    llama.prefill_chunk_tokens = 0  # one chunk: without the layer check, all layers run
+    try:
+        outcome = await run_job(llama, ask_job(LONG_PROMPT, max_tokens=20), cancel)
+    finally:
+        llama.prefill_chunk_tokens = chunk
+        for hook in hooks:
+            hook.remove()
+    assert len(layers) > 1
+    assert outcome.finish.finish_reason == "cancelled" and not outcome.deltas
+    assert finished == [0]  # the first layer finished; the second never started
+    after = await run_job(llama, ask_job("Anything?", max_tokens=5, min_tokens=5))
+    assert after.finish.finish_reason == "length" and after.finish.completion_tokens == 5
+
+
 async def test_chunked_prefill_gives_the_same_answer_as_one_pass(
     llama: TransformersEngine,
 ) -> None:

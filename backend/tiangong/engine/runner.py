@@ -4,7 +4,8 @@ Each turn of the loop does at most one prompt chunk (chunked prefill) for the mo
 waiting request, then one decode step for every request already answering, as one batch.
 So a new question starts while other answers keep streaming, an interactive request goes
 ahead of background work (the map step of a long summary), and a cancel is seen between
-any two chunks or decode steps, after which the request's cache is released.
+any two decode steps, or between two layers of a prompt chunk, after which the request's
+cache is released.
 
 Requests answering together share one key/value cache, left-padded to a common length
 with an attention mask (the states of each row are those it would have alone). The page
@@ -63,6 +64,19 @@ class LoopBrokenError(Exception):
     """The loop cannot go on as it is: every request it holds fails and it restarts."""
 
 
+class StoppedMidChunk(Exception):
+    """The request whose prompt chunk is running was cancelled: raised between two of the
+    model's layers, so a cancel waits for one layer instead of a whole chunk (a 256-token
+    chunk of a long page is hundreds of milliseconds on the CPU; a layer a thirtieth)."""
+
+
+def decoder_layers(model: Any) -> list[torch.nn.Module]:
+    """The model's decoder layers (`model.model.layers` in transformers' causal LMs), or
+    none where the layout differs (then a cancel waits for the chunk)."""
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    return list(layers) if isinstance(layers, torch.nn.ModuleList) else []
+
+
 class Runner:
     def __init__(
         self,
@@ -103,6 +117,10 @@ class Runner:
         self.widest_batch = 0
         # Times the loop stopped and restarted (for tests and the log).
         self.restarts = 0
+        # While a prompt chunk runs: whether its request was stopped, asked between layers.
+        self._stop_check: Callable[[], bool] | None = None
+        for layer in decoder_layers(model):
+            layer.register_forward_pre_hook(self._between_layers)
         self._thread = threading.Thread(target=self._run, name="tiangong-generate", daemon=True)
         self._thread.start()
 
@@ -201,6 +219,11 @@ class Runner:
         out = self._model(input_ids=ids, use_cache=False, logits_to_keep=1)
         if not bool(torch.isfinite(out.logits).all()):
             raise EngineFailedError("the model computes non-finite scores")
+
+    def _between_layers(self, module: torch.nn.Module, args: Any) -> None:
+        check = self._stop_check
+        if check is not None and check():
+            raise StoppedMidChunk
 
     # -- failures of single requests ----------------------------------------------------
 
@@ -347,6 +370,10 @@ class Runner:
     def _prefill_turn(self, seq: Sequence) -> None:
         try:
             scores = self._prefill_chunk_of(seq)
+        except StoppedMidChunk:  # its cache, half written, goes with it
+            self._prefilling = None
+            self._finish(seq, "cancelled")
+            return
         except BaseException as exc:
             self._prefilling = None
             self._fail("prefill", [seq], exc, model_call=True)
@@ -380,9 +407,16 @@ class Runner:
         target = seq.prefix_length if seq.filled < seq.prefix_length else len(seq.prompt)
         end = target if chunk <= 0 else min(seq.filled + chunk, target)
         ids = torch.tensor([seq.prompt[seq.filled : end]], dtype=torch.long)
-        out = self._model(
-            input_ids=ids.to(self._model.device), cache=seq.cache, use_cache=True, logits_to_keep=1
-        )
+        self._stop_check = seq.stopped
+        try:
+            out = self._model(
+                input_ids=ids.to(self._model.device),
+                cache=seq.cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        finally:
+            self._stop_check = None
         seq.filled = end
         if seq.prefix_key is not None and seq.filled == seq.prefix_length:
             entry = PrefixEntry(seq.prefix_length, snapshot(seq.cache))
