@@ -93,7 +93,7 @@ def load_variant(folder: Path, variant: str) -> TransformersEngine:
         lean_decode=variant in LEAN,
     )
     if variant == "bf16-bf16-cache":  # key/value states in the model's dtype
-        engine._runner.cache_dtype = None
+        engine._runner.cache_dtype = torch.bfloat16
     if variant == "bf16-exact-output":  # the output layer's own product for every score
         assert isinstance(engine.decoder, LeanDecoder)
         engine.decoder.lm_head.int4 = None

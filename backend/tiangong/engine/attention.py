@@ -108,20 +108,31 @@ def _wide_attention(
             is_causal,
             **kwargs,
         )
-    query = query.to(key.dtype)
-    # Always a mask, even one that hides nothing: the kernel without one sums in another
-    # order, and a row must score the same alone as in a padded batch.
     if attention_mask is None:
         mask = torch.ones(q_len, length, dtype=torch.bool, device=query.device)
         mask = mask.tril(length - q_len)[None, None]
-    elif attention_mask.dtype == torch.bool:
-        mask = attention_mask[:, :, -q_len:, -length:]
     else:
-        mask = attention_mask[:, :, -q_len:, -length:].to(query.dtype)
+        mask = attention_mask[:, :, -q_len:, -length:]
+    return attend_wide(query, key, value, mask, scaling).transpose(1, 2).contiguous(), None
+
+
+def attend_wide(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor,
+    scaling: float | None,
+) -> torch.Tensor:
+    """Few queries [B, H, q, D] in the model's dtype over states held wider [B, Hkv, T, D]:
+    one fp32 SDPA call, the output [B, H, q, D] back in the query's dtype. Always with a
+    mask, even one that hides nothing: the kernel without one sums in another order, and a
+    row must score the same alone as in a padded batch."""
+    if mask.dtype != torch.bool:
+        mask = mask.to(key.dtype)
     out = F.scaled_dot_product_attention(
-        query, key, value, attn_mask=mask, scale=scaling, enable_gqa=True
+        query.to(key.dtype), key, value, attn_mask=mask, scale=scaling, enable_gqa=True
     )
-    return out.to(narrow).transpose(1, 2).contiguous(), None
+    return out.to(query.dtype)
 
 
 def cache_dtype(name: str, device: str, model_dtype: torch.dtype) -> torch.dtype | None:

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tiangong.engine.attention import decode_mask, grouped_attention
-from tiangong.engine.quantize import INT4_GROUP, exact_int4, int4_grid, looks_int4, pack_int4
+from tiangong.engine.attention import attend_wide, decode_mask, grouped_attention
+from tiangong.engine.quantize import INT4_GROUP, exact_int4, looks_int4, quantize_int4
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,7 @@ class OutputLayer:
             and out_features % 16 == 0
             and out_features > CANDIDATES
         ):
-            codes, low, scales = int4_grid(weight)
-            self.int4 = pack_int4(codes.round().clamp(0, 15), low, scales, weight.dtype)
+            self.int4 = quantize_int4(weight)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x [rows, hidden] → scores [rows, vocab]."""
@@ -211,14 +210,7 @@ class LeanDecoder(nn.Module):
             if keys.dtype != x.dtype:  # states held wider (attention.cache_dtype)
                 if mask is None:  # no padding: a mask that hides nothing, as the batch's kernel
                     mask = torch.ones(rows, 1, 1, keys.shape[2], dtype=torch.bool)
-                attended = F.scaled_dot_product_attention(
-                    qk[:, :heads, None].to(keys.dtype),
-                    keys,
-                    values,
-                    attn_mask=mask,
-                    scale=layer.scaling,
-                    enable_gqa=True,
-                ).to(x.dtype)  # [rows, heads, 1, dim]
+                attended = attend_wide(qk[:, :heads, None], keys, values, mask, layer.scaling)
             else:
                 attended, _ = grouped_attention(
                     layer.attention, qk[:, :heads, None], keys, values, mask, scaling=layer.scaling

@@ -47,10 +47,7 @@ class Int4WeightLinear(nn.Module):
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
-        codes, low, scales = int4_grid(linear.weight)
-        packed, scales_and_zeros = pack_int4(
-            codes.round().clamp(0, 15), low, scales, linear.weight.dtype
-        )
+        packed, scales_and_zeros = quantize_int4(linear.weight)
         self.register_buffer("weight_int4", packed)
         self.register_buffer("scales_and_zeros", scales_and_zeros)
         self.bias = linear.bias
@@ -88,6 +85,13 @@ def pack_int4(
     zeros = low + scales * 8  # the kernel computes (q - 8) * scale + zero
     scales_and_zeros = torch.cat([scales, zeros], dim=-1).transpose(0, 1).contiguous()
     return packed, scales_and_zeros.to(dtype)
+
+
+def quantize_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`weight` [out, in] rounded to the 16-level grid of each group of 32 inputs and
+    packed (`pack_int4`): an approximation unless the weights are 4-bit already."""
+    codes, low, scales = int4_grid(weight.detach())
+    return pack_int4(codes.round().clamp(0, 15), low, scales, weight.dtype)
 
 
 def exact_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:

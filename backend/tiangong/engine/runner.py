@@ -93,8 +93,8 @@ class Runner:
         cache_dtype: torch.dtype | None = None,
     ) -> None:
         self._model = model
-        # What the key/value cache holds its states as (None: the model's dtype).
-        self.cache_dtype = cache_dtype
+        # What the key/value cache holds its states as.
+        self.cache_dtype: torch.dtype = cache_dtype or model.dtype
         # Decode steps through this (engine/lean_decode.py) when given; else the model.
         self.decoder = decoder
         self._eos_ids = eos_ids
@@ -119,8 +119,9 @@ class Runner:
         self.restarts = 0
         # While a prompt chunk runs: whether its request was stopped, asked between layers.
         self._stop_check: Callable[[], bool] | None = None
-        for layer in decoder_layers(model):
-            layer.register_forward_pre_hook(self._between_layers)
+        self._layer_hooks = [
+            layer.register_forward_pre_hook(self._between_layers) for layer in decoder_layers(model)
+        ]
         self._thread = threading.Thread(target=self._run, name="tiangong-generate", daemon=True)
         self._thread.start()
 
@@ -142,6 +143,8 @@ class Runner:
             self._cond.notify()
 
     def close(self) -> None:
+        for hook in self._layer_hooks:  # the model may outlive this loop
+            hook.remove()
         with self._cond:
             self._closed = True
             self._cond.notify()

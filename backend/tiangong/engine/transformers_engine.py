@@ -141,9 +141,8 @@ class TransformersEngine(Engine):
         batchable = growable(probe) is not None
         self.sliding_window = sliding_window_of(model.config, probe)
         self._dtype_label = dtype_label or str(getattr(model, "dtype", "")).removeprefix("torch.")
-        # None: the states keep the model's dtype (`attention.cache_dtype` says when not).
+        # The states keep the model's dtype unless `attention.cache_dtype` says otherwise.
         wide = attention.cache_dtype(self.attention, device, model.dtype)
-        self.cache_dtype: torch.dtype = wide or model.dtype
         self._arrivals = itertools.count()
         self.prefix_cache = PrefixCache(prefix_cache_bytes)
         self._runner = Runner(
@@ -156,7 +155,7 @@ class TransformersEngine(Engine):
             prefix_cache=self.prefix_cache,
             attention_name=self.attention,
             decoder=self.decoder,
-            cache_dtype=wide,
+            cache_dtype=wide or model.dtype,
         )
         why_alone = ""
         if not batchable:
@@ -172,7 +171,7 @@ class TransformersEngine(Engine):
             device,
             attention.describe(self.attention),
             self.decode_path,
-            str(self.cache_dtype).removeprefix("torch."),
+            str(self._runner.cache_dtype).removeprefix("torch."),
             self._runner.max_batch,
             why_alone,
         )
@@ -306,7 +305,7 @@ class TransformersEngine(Engine):
             "dtype": self._dtype_label,
             "attention": attention.describe(self.attention),
             "decode": self.decode_path,
-            "cache_dtype": str(self.cache_dtype).removeprefix("torch."),
+            "cache_dtype": str(self._runner.cache_dtype).removeprefix("torch."),
             "max_batch": self._runner.max_batch,
         }
         if self.sliding_window:
